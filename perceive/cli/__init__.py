@@ -1,0 +1,1 @@
+"""The ``perceive`` command line."""

@@ -1,0 +1,1 @@
+"""Datasets: typed frames and the readers and writers that produce them."""
