@@ -1,0 +1,1 @@
+"""Training: the data pipeline (dataset, augmentations, collate) and the training loop."""
