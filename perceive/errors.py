@@ -47,7 +47,9 @@ class DataError(PerceiveError, ValueError):
             where.append(f"byte offset {offset}")
         if field is not None:
             where.append(f"field {field}")
-        super().__init__(f"{': '.join([', '.join(where)] if where else [])}{': ' if where else ''}{message}")
+        super().__init__(
+            f"{': '.join([', '.join(where)] if where else [])}{': ' if where else ''}{message}"
+        )
 
 
 class TruncatedRecordError(DataError):
@@ -67,6 +69,30 @@ class MissingComponentError(PerceiveError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class InputPathError(PerceiveError, OSError):
+    """A path given as input is missing or is not the kind of file expected.
+
+    Attributes:
+        path: the offending path (also in ``filename``, as for any ``OSError``).
+    """
+
+    def __init__(self, message: str, *, path: str | Path) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = str(path)
+        self.filename = str(path)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingFileError(InputPathError, FileNotFoundError):
+    """An input file does not exist."""
+
+
+class NotAFileError(InputPathError, IsADirectoryError):
+    """An input path is a directory (or another non-file) where a file was expected."""
 
 
 class ConfigError(PerceiveError, ValueError):

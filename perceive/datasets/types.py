@@ -32,7 +32,9 @@ def camera_id(name: str) -> int:
     try:
         return CAMERA_NAMES.index(name) + 1
     except ValueError:
-        raise MissingComponentError(f"unknown camera {name!r}; cameras are {CAMERA_NAMES}") from None
+        raise MissingComponentError(
+            f"unknown camera {name!r}; cameras are {CAMERA_NAMES}"
+        ) from None
 
 
 def laser_id(name: str) -> int:
@@ -41,6 +43,26 @@ def laser_id(name: str) -> int:
         return LASER_NAMES.index(name) + 1
     except ValueError:
         raise MissingComponentError(f"unknown laser {name!r}; lasers are {LASER_NAMES}") from None
+
+
+class ComponentDict(dict):
+    """A ``dict`` of sensor components whose missing keys raise :class:`MissingComponentError`.
+
+    ``frame.cameras["SIDE_LEFT"]`` on a frame without that camera then says which
+    component is missing, which are present and where the frame came from, instead of
+    a bare ``KeyError``. (``MissingComponentError`` is a ``KeyError``, so ``in``,
+    ``get`` and ``except KeyError`` work as for any dict.)
+    """
+
+    def __init__(self, data: Mapping = (), what: str = "component") -> None:
+        super().__init__(data)
+        self.what = what
+
+    def __missing__(self, key: object) -> object:
+        raise MissingComponentError(f"{self.what} {key!r} is not present; available: {list(self)}")
+
+    def __reduce__(self):  # keep ``what`` through pickling
+        return (ComponentDict, (dict(self), self.what))
 
 
 def _eq_arrays(a: object, b: object) -> bool:
@@ -96,7 +118,7 @@ class CameraCalibration:
     __eq__ = _eq_arrays  # type: ignore[assignment]
 
     @property
-    def K(self) -> np.ndarray:
+    def K(self) -> np.ndarray:  # noqa: N802 (the usual name of the matrix)
         """(3, 3) float64 intrinsic matrix (for the camera's image axes u right, v down)."""
         fu, fv, cu, cv = self.intrinsic[:4]
         return np.array([[fu, 0.0, cu], [0.0, fv, cv], [0.0, 0.0, 1.0]])
@@ -140,16 +162,22 @@ class LaserCalibration:
     def __post_init__(self) -> None:
         object.__setattr__(self, "extrinsic", np.asarray(self.extrinsic, dtype=np.float64))
         object.__setattr__(
-            self, "beam_inclinations", np.asarray(self.beam_inclinations, dtype=np.float64).reshape(-1)
+            self,
+            "beam_inclinations",
+            np.asarray(self.beam_inclinations, dtype=np.float64).reshape(-1),
         )
         if self.extrinsic.shape != (4, 4):
-            raise ValueError(f"laser {self.name}: extrinsic must be 4x4, got {self.extrinsic.shape}")
+            raise ValueError(
+                f"laser {self.name}: extrinsic must be 4x4, got {self.extrinsic.shape}"
+            )
 
     __eq__ = _eq_arrays  # type: ignore[assignment]
 
     def inclinations(self, height: int) -> np.ndarray:
         """(H,) float64 inclination per range-image row, row 0 the highest beam."""
-        return beam_inclinations(self.beam_inclinations, self.inclination_min, self.inclination_max, height)
+        return beam_inclinations(
+            self.beam_inclinations, self.inclination_min, self.inclination_max, height
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -219,8 +247,14 @@ class PointCloud:
             elif n in ("intensity", "elongation", "range"):
                 cols.append(getattr(self, n))
             else:
-                raise ValueError(f"unknown point feature {n!r}; known: {[*POINT_FEATURES, 'range']}")
-        return np.stack(cols, axis=1).astype(np.float32, copy=False) if cols else np.zeros((len(self), 0), np.float32)
+                raise ValueError(
+                    f"unknown point feature {n!r}; known: {[*POINT_FEATURES, 'range']}"
+                )
+        return (
+            np.stack(cols, axis=1).astype(np.float32, copy=False)
+            if cols
+            else np.zeros((len(self), 0), np.float32)
+        )
 
     def select(self, mask: np.ndarray) -> PointCloud:
         """The points where ``mask`` (bool (N,) or integer indices) selects."""
@@ -248,7 +282,10 @@ class PointCloud:
         if not clouds:
             return PointCloud.empty()
         return PointCloud(
-            **{f.name: np.concatenate([getattr(c, f.name) for c in clouds]) for f in fields(PointCloud)}
+            **{
+                f.name: np.concatenate([getattr(c, f.name) for c in clouds])
+                for f in fields(PointCloud)
+            }
         )
 
 
@@ -314,7 +351,9 @@ class Boxes3D:
     @staticmethod
     def empty() -> Boxes3D:
         """No boxes."""
-        return Boxes3D(center=np.zeros((0, 3)), size=np.zeros((0, 3)), heading=np.zeros(0), type=np.zeros(0))
+        return Boxes3D(
+            center=np.zeros((0, 3)), size=np.zeros((0, 3)), heading=np.zeros(0), type=np.zeros(0)
+        )
 
     @staticmethod
     def concat(boxes: Iterable[Boxes3D]) -> Boxes3D:
@@ -322,10 +361,12 @@ class Boxes3D:
         boxes = list(boxes)
         if not boxes:
             return Boxes3D.empty()
-        return Boxes3D(**{f.name: np.concatenate([getattr(b, f.name) for b in boxes]) for f in fields(Boxes3D)})
+        return Boxes3D(
+            **{f.name: np.concatenate([getattr(b, f.name) for b in boxes]) for f in fields(Boxes3D)}
+        )
 
     def corners(self) -> np.ndarray:
-        """(N, 8, 3) float64 corners, vehicle frame (see :func:`perceive.geometry.boxes.box_corners`)."""
+        """(N, 8, 3) float64 corners, vehicle frame (see ``geometry.boxes.box_corners``)."""
         return box_corners(self.center, self.size, self.heading)
 
     def contains(self, xyz: np.ndarray, margin: float = 0.0) -> np.ndarray:
@@ -334,7 +375,9 @@ class Boxes3D:
 
     def to_array(self) -> np.ndarray:
         """(N, 7) float32 ``x, y, z, length, width, height, heading`` (the detector's layout)."""
-        return np.concatenate([self.center, self.size, self.heading[:, None]], axis=1).astype(np.float32)
+        return np.concatenate([self.center, self.size, self.heading[:, None]], axis=1).astype(
+            np.float32
+        )
 
     @property
     def type_names(self) -> list[str]:
@@ -361,7 +404,9 @@ class Boxes2D:
         object.__setattr__(self, "size", np.asarray(self.size, np.float64).reshape(n, 2))
         object.__setattr__(self, "type", np.asarray(self.type, np.int8).reshape(n))
         ids = _str_array(self.ids)
-        object.__setattr__(self, "ids", ids if ids.shape[0] == n else np.array([""] * n, dtype=object))
+        object.__setattr__(
+            self, "ids", ids if ids.shape[0] == n else np.array([""] * n, dtype=object)
+        )
 
     __eq__ = _eq_arrays  # type: ignore[assignment]
 
@@ -425,6 +470,21 @@ class Frame:
     source: str = ""
     """Where the frame came from (file and record), for messages."""
 
+    def __post_init__(self) -> None:
+        # Plain dicts become ComponentDicts: a missing camera/laser raises our error.
+        where = f"{self.source}: " if self.source else ""
+        for name, what in (
+            ("cameras", "camera calibration"),
+            ("lasers", "laser calibration"),
+            ("image_bytes", "camera image"),
+            ("range_images", "range image"),
+            ("camera_boxes", "camera labels of camera"),
+            ("projected_boxes", "projected lidar labels of camera"),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, dict) and not isinstance(value, ComponentDict):
+                object.__setattr__(self, name, ComponentDict(value, what=f"{where}{what}"))
+
     @property
     def segment(self) -> str:
         """Segment name (``context.segment``)."""
@@ -437,9 +497,13 @@ class Frame:
         from perceive.utils.lazy import LazyMapping
 
         def loader(name: str):
-            return lambda: decode_jpeg(self.image_bytes[name], what=f"{self.source}: camera {name} image")
+            return lambda: decode_jpeg(
+                self.image_bytes[name], what=f"{self.source}: camera {name} image"
+            )
 
-        return LazyMapping({n: loader(n) for n in self.image_bytes}, what=f"{self.source}: camera image")
+        return LazyMapping(
+            {n: loader(n) for n in self.image_bytes}, what=f"{self.source}: camera image"
+        )
 
     @property
     def laser_names(self) -> list[str]:
@@ -471,7 +535,9 @@ class Frame:
         clouds = []
         for name in names:
             if name not in self.lasers:
-                raise MissingComponentError(f"{self.source}: frame has no calibration for laser {name!r}")
+                raise MissingComponentError(
+                    f"{self.source}: frame has no calibration for laser {name!r}"
+                )
             for ret in returns:
                 if ret not in (1, 2):
                     raise ValueError(f"returns must be 1 or 2, got {ret}")
@@ -486,7 +552,9 @@ class Frame:
                 pose_src = self.range_images.get((name, 1)) if ri.pixel_pose is None else ri
                 pixel_pose = None if pose_src is None else pose_src.pixel_pose
                 clouds.append(
-                    range_image_to_point_cloud(ri, self.lasers[name], frame_pose=self.pose, pixel_pose=pixel_pose)
+                    range_image_to_point_cloud(
+                        ri, self.lasers[name], frame_pose=self.pose, pixel_pose=pixel_pose
+                    )
                 )
         cloud = PointCloud.concat(clouds)
         if drop_nlz and len(cloud):

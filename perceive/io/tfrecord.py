@@ -7,6 +7,7 @@ A record is ``uint64 length`` (little-endian), ``uint32 masked_crc32c(length byt
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import threading
@@ -18,7 +19,13 @@ from typing import BinaryIO
 import google_crc32c
 import numpy as np
 
-from perceive.errors import CorruptRecordError, DataError, TruncatedRecordError
+from perceive.errors import (
+    CorruptRecordError,
+    DataError,
+    MissingFileError,
+    NotAFileError,
+    TruncatedRecordError,
+)
 from perceive.io.atomic import atomic_open
 
 _MASK_DELTA = 0xA282EAD8
@@ -51,6 +58,14 @@ class RecordSpan:
         return self.offset + _HEADER.size
 
 
+def _check_file(path: Path) -> None:
+    """Raise our error for a missing path or a directory (before ``open`` does, vaguely)."""
+    if not path.exists():
+        raise MissingFileError("no such TFRecord file", path=path)
+    if not path.is_file():
+        raise NotAFileError("expected a TFRecord file, got a directory or special file", path=path)
+
+
 def _read_header(f: BinaryIO, path: Path, index: int, offset: int, file_size: int) -> int | None:
     head = f.read(_HEADER.size)
     if not head:
@@ -58,26 +73,42 @@ def _read_header(f: BinaryIO, path: Path, index: int, offset: int, file_size: in
     if len(head) < _HEADER.size:
         raise TruncatedRecordError(
             f"file ends inside a record header ({len(head)} of {_HEADER.size} bytes)",
-            path=path, record=index, offset=offset, field="length",
+            path=path,
+            record=index,
+            offset=offset,
+            field="length",
         )
     length, length_crc = _HEADER.unpack(head)
     if masked_crc32c(head[:8]) != length_crc:
         raise CorruptRecordError(
-            "CRC-32C of the record length does not match", path=path, record=index, offset=offset, field="length"
+            "CRC-32C of the record length does not match",
+            path=path,
+            record=index,
+            offset=offset,
+            field="length",
         )
     if length > MAX_RECORD_BYTES:
         raise CorruptRecordError(
-            f"record length {length} is implausible", path=path, record=index, offset=offset, field="length"
+            f"record length {length} is implausible",
+            path=path,
+            record=index,
+            offset=offset,
+            field="length",
         )
     if offset + _HEADER.size + length + _FOOTER.size > file_size:
         raise TruncatedRecordError(
             f"record of {length} bytes runs past the end of the file ({file_size} bytes)",
-            path=path, record=index, offset=offset, field="data",
+            path=path,
+            record=index,
+            offset=offset,
+            field="data",
         )
     return length
 
 
-def build_index(path: str | Path, skip_corrupt: bool = False) -> tuple[list[RecordSpan], list[DataError]]:
+def build_index(
+    path: str | Path, skip_corrupt: bool = False
+) -> tuple[list[RecordSpan], list[DataError]]:
     """Scan a TFRecord file's headers (not its data) and return the record spans.
 
     Length CRCs are checked; data CRCs are checked when a record is read.
@@ -92,6 +123,7 @@ def build_index(path: str | Path, skip_corrupt: bool = False) -> tuple[list[Reco
         (spans, errors).
     """
     path = Path(path)
+    _check_file(path)
     spans: list[RecordSpan] = []
     errors: list[DataError] = []
     size = path.stat().st_size
@@ -128,10 +160,7 @@ class TFRecordFile:
 
     def __init__(self, path: str | Path, skip_corrupt: bool = False, verify: bool = True) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            raise FileNotFoundError(f"no such TFRecord file: {self.path}")
-        if self.path.is_dir():
-            raise IsADirectoryError(f"expected a TFRecord file, got a directory: {self.path}")
+        _check_file(self.path)
         self.verify = verify
         self.spans, self.errors = build_index(self.path, skip_corrupt=skip_corrupt)
         self._fd: int | None = os.open(self.path, os.O_RDONLY)
@@ -145,14 +174,20 @@ class TFRecordFile:
         if index < 0:
             index += len(self.spans)
         if not 0 <= index < len(self.spans):
-            raise IndexError(f"{self.path}: record {index} out of range (file has {len(self.spans)})")
+            raise IndexError(
+                f"{self.path}: record {index} out of range (file has {len(self.spans)})"
+            )
         if self._fd is None:
             raise ValueError(f"{self.path}: file is closed")
         span = self.spans[index]
         blob = os.pread(self._fd, span.length + _FOOTER.size, span.data_offset)
         if len(blob) != span.length + _FOOTER.size:
             raise TruncatedRecordError(
-                "file shrank while reading", path=self.path, record=index, offset=span.offset, field="data"
+                "file shrank while reading",
+                path=self.path,
+                record=index,
+                offset=span.offset,
+                field="data",
             )
         data = blob[: span.length]
         if self.verify:
@@ -160,7 +195,10 @@ class TFRecordFile:
             if masked_crc32c(data) != crc:
                 raise CorruptRecordError(
                     "CRC-32C of the record data does not match",
-                    path=self.path, record=index, offset=span.offset, field="data",
+                    path=self.path,
+                    record=index,
+                    offset=span.offset,
+                    field="data",
                 )
         return data
 
@@ -182,10 +220,8 @@ class TFRecordFile:
         self.close()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:
-            pass
 
     def __getstate__(self) -> dict:
         # Picklable for DataLoader workers: reopen the descriptor on the other side.
@@ -203,6 +239,7 @@ class TFRecordFile:
 def iter_records(path: str | Path, verify: bool = True) -> Iterator[tuple[int, int, bytes]]:
     """Stream ``(index, offset, data)`` through a file front to back in bounded memory."""
     path = Path(path)
+    _check_file(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
         index, offset = 0, 0
@@ -217,7 +254,10 @@ def iter_records(path: str | Path, verify: bool = True) -> Iterator[tuple[int, i
                 if masked_crc32c(data) != crc:
                     raise CorruptRecordError(
                         "CRC-32C of the record data does not match",
-                        path=path, record=index, offset=offset, field="data",
+                        path=path,
+                        record=index,
+                        offset=offset,
+                        field="data",
                     )
             yield index, offset, data
             index += 1
@@ -227,7 +267,12 @@ def iter_records(path: str | Path, verify: bool = True) -> Iterator[tuple[int, i
 def encode_record(data: bytes) -> bytes:
     """One framed record."""
     head = struct.pack("<Q", len(data))
-    return head + struct.pack("<I", masked_crc32c(head)) + data + struct.pack("<I", masked_crc32c(data))
+    return (
+        head
+        + struct.pack("<I", masked_crc32c(head))
+        + data
+        + struct.pack("<I", masked_crc32c(data))
+    )
 
 
 def write_records(path: str | Path, records: Iterable[bytes]) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,27 @@ from perceive.io.tfrecord import TFRecordFile
 from perceive.utils.lazy import LazyMapping
 
 
-def _transform(t: pb.Transform, what: str, source: str) -> np.ndarray:
+@dataclass(frozen=True)
+class _Origin:
+    """Where a message came from, for the errors raised while decoding it."""
+
+    source: str
+    path: str | Path | None = None
+    record: int | None = None
+    offset: int | None = None
+
+    def error(self, message: str, field: str | None = None) -> NotAFrameError:
+        """A :class:`NotAFrameError` naming file, record, byte offset and field as far as known."""
+        if self.path is None:
+            return NotAFrameError(f"{self.source}: {message}", field=field)
+        return NotAFrameError(
+            message, path=self.path, record=self.record, offset=self.offset, field=field
+        )
+
+
+def _transform(t: pb.Transform, what: str, origin: _Origin) -> np.ndarray:
     if len(t.transform) != 16:
-        raise NotAFrameError(f"{source}: {what} has {len(t.transform)} values, expected 16", field=what)
+        raise origin.error(f"{what} has {len(t.transform)} values, expected 16", field=what)
     return np.asarray(t.transform, dtype=np.float64).reshape(4, 4)
 
 
@@ -80,7 +99,9 @@ def _boxes2d(labels: Any) -> Boxes2D:
     n = len(labels)
     if n == 0:
         return Boxes2D.empty()
-    arr = np.array([(lab.box.center_x, lab.box.center_y, lab.box.length, lab.box.width) for lab in labels])
+    arr = np.array(
+        [(lab.box.center_x, lab.box.center_y, lab.box.length, lab.box.width) for lab in labels]
+    )
     return Boxes2D(
         center=arr[:, :2],
         size=arr[:, 2:],
@@ -90,7 +111,7 @@ def _boxes2d(labels: Any) -> Boxes2D:
 
 
 def _decode_range_image(
-    ri: pb.RangeImage, laser: str, ret: int, with_pose: pb.RangeImage | None, source: str
+    ri: pb.RangeImage, laser: str, ret: int, with_pose: pb.RangeImage | None, origin: _Origin
 ) -> RangeImage:
     where = f"lasers[{laser}].ri_return{ret}"
     try:
@@ -103,25 +124,50 @@ def _decode_range_image(
             field = f"{where}.camera_projection_compressed"
             cp = decode_matrix_int32(zlib.decompress(ri.camera_projection_compressed))
             if cp.shape != (*values.shape[:2], 6):
-                raise WireError(f"camera projection has shape {cp.shape}, expected {(*values.shape[:2], 6)}")
+                raise WireError(
+                    f"camera projection has shape {cp.shape}, expected {(*values.shape[:2], 6)}"
+                )
         pose = None
         if with_pose is not None and with_pose.range_image_pose_compressed:
             field = f"lasers[{laser}].ri_return1.range_image_pose_compressed"
             pose = decode_matrix_float(zlib.decompress(with_pose.range_image_pose_compressed))
             if pose.shape != (*values.shape[:2], 6):
-                raise WireError(f"pixel pose has shape {pose.shape}, expected {(*values.shape[:2], 6)}")
+                raise WireError(
+                    f"pixel pose has shape {pose.shape}, expected {(*values.shape[:2], 6)}"
+                )
     except (zlib.error, WireError, DecodeError) as e:
-        raise NotAFrameError(f"{source}: cannot decode {field}: {e}", field=field) from e
-    return RangeImage(laser=laser, return_index=ret, values=values, camera_projection=cp, pixel_pose=pose)
+        raise origin.error(f"cannot decode {field}: {e}", field=field) from e
+    return RangeImage(
+        laser=laser, return_index=ret, values=values, camera_projection=cp, pixel_pose=pose
+    )
 
 
-def frame_from_proto(msg: pb.Frame, source: str = "<frame>") -> Frame:
+def frame_from_proto(
+    msg: pb.Frame,
+    source: str = "<frame>",
+    *,
+    path: str | Path | None = None,
+    record: int | None = None,
+    offset: int | None = None,
+) -> Frame:
     """Build a :class:`~perceive.datasets.types.Frame` from a parsed ``Frame`` message.
 
     Range images and JPEGs stay encoded until asked for.
+
+    Args:
+        msg: the message.
+        source: describes where it came from, for messages (becomes ``Frame.source``).
+        path, record, offset: file, record index and byte offset of the record, when
+            known; errors raised now or later (by a lazily decoded range image) carry them.
+
+    Raises:
+        NotAFrameError: the message is not a usable Waymo frame.
     """
+    origin = _Origin(source, path, record, offset)
     if not msg.HasField("timestamp_micros") or not msg.HasField("context"):
-        raise NotAFrameError(f"{source}: record has no timestamp_micros/context: not a Waymo Frame", field="timestamp_micros")
+        raise origin.error(
+            "record has no timestamp_micros/context: not a Waymo Frame", field="timestamp_micros"
+        )
     ctx = msg.context
     cameras: dict[str, CameraCalibration] = {}
     for c in ctx.camera_calibrations:
@@ -129,14 +175,16 @@ def frame_from_proto(msg: pb.Frame, source: str = "<frame>") -> Frame:
         if name is None:
             continue
         if len(c.intrinsic) != 9:
-            raise NotAFrameError(
-                f"{source}: camera {name} calibration has {len(c.intrinsic)} intrinsics, expected 9",
+            raise origin.error(
+                f"camera {name} calibration has {len(c.intrinsic)} intrinsics, expected 9",
                 field=f"context.camera_calibrations[{name}].intrinsic",
             )
         cameras[name] = CameraCalibration(
             name=name,
             intrinsic=np.asarray(c.intrinsic, np.float64),
-            extrinsic=_transform(c.extrinsic, f"context.camera_calibrations[{name}].extrinsic", source),
+            extrinsic=_transform(
+                c.extrinsic, f"context.camera_calibrations[{name}].extrinsic", origin
+            ),
             width=c.width,
             height=c.height,
             rolling_shutter_direction=c.rolling_shutter_direction,
@@ -148,7 +196,9 @@ def frame_from_proto(msg: pb.Frame, source: str = "<frame>") -> Frame:
             continue
         lasers[name] = LaserCalibration(
             name=name,
-            extrinsic=_transform(lc.extrinsic, f"context.laser_calibrations[{name}].extrinsic", source),
+            extrinsic=_transform(
+                lc.extrinsic, f"context.laser_calibrations[{name}].extrinsic", origin
+            ),
             beam_inclinations=np.asarray(lc.beam_inclinations, np.float64),
             inclination_min=lc.beam_inclination_min,
             inclination_max=lc.beam_inclination_max,
@@ -164,41 +214,63 @@ def frame_from_proto(msg: pb.Frame, source: str = "<frame>") -> Frame:
         if name is None:
             continue
         if name not in lasers:
-            raise NotAFrameError(
-                f"{source}: laser {name} has range images but no calibration", field="context.laser_calibrations"
+            raise origin.error(
+                f"laser {name} has range images but no calibration",
+                field="context.laser_calibrations",
             )
         # The per-pixel pose is stored with return 1 only; return 2 borrows it when
         # points are built (Frame.point_cloud).
         for ret, ri in ((1, laser.ri_return1), (2, laser.ri_return2)):
             if ri.range_image_compressed:
                 loaders[(name, ret)] = lambda ri=ri, name=name, ret=ret: _decode_range_image(
-                    ri, name, ret, ri if ret == 1 else None, source
+                    ri, name, ret, ri if ret == 1 else None, origin
                 )
     stats = ctx.stats
     return Frame(
         context=FrameContext(
-            segment=ctx.name, time_of_day=stats.time_of_day, location=stats.location, weather=stats.weather
+            segment=ctx.name,
+            time_of_day=stats.time_of_day,
+            location=stats.location,
+            weather=stats.weather,
         ),
         timestamp_us=int(msg.timestamp_micros),
-        pose=_transform(msg.pose, "pose", source) if msg.HasField("pose") else np.eye(4),
+        pose=_transform(msg.pose, "pose", origin) if msg.HasField("pose") else np.eye(4),
         cameras=cameras,
         lasers=lasers,
         image_bytes=image_bytes,
         range_images=LazyMapping(loaders, what=f"{source}: range image"),
         boxes=_boxes3d(msg.laser_labels),
-        camera_boxes={n: _boxes2d(cl.labels) for cl in msg.camera_labels if (n := _camera_name(cl.name))},
+        camera_boxes={
+            n: _boxes2d(cl.labels) for cl in msg.camera_labels if (n := _camera_name(cl.name))
+        },
         projected_boxes={
-            n: _boxes2d(cl.labels) for cl in msg.projected_lidar_labels if (n := _camera_name(cl.name))
+            n: _boxes2d(cl.labels)
+            for cl in msg.projected_lidar_labels
+            if (n := _camera_name(cl.name))
         },
         source=source,
     )
 
 
-def parse_frame(data: bytes | Any, source: str = "<frame>") -> Frame:
+def parse_frame(
+    data: bytes | Any,
+    source: str = "<frame>",
+    *,
+    path: str | Path | None = None,
+    record: int | None = None,
+    offset: int | None = None,
+) -> Frame:
     """Parse a serialized ``Frame`` (bytes) or a ``Frame`` object of any protobuf module.
 
     Objects of the official ``waymo_open_dataset`` package are accepted through their
     serialized bytes, so that package is never imported here.
+
+    Args:
+        data: the bytes, or a message with ``SerializeToString``.
+        source, path, record, offset: where it came from (see :func:`frame_from_proto`).
+
+    Raises:
+        NotAFrameError: the bytes are not a Waymo ``Frame``.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         if not hasattr(data, "SerializeToString"):
@@ -207,8 +279,8 @@ def parse_frame(data: bytes | Any, source: str = "<frame>") -> Frame:
     try:
         msg = pb.Frame.FromString(bytes(data))
     except DecodeError as e:
-        raise NotAFrameError(f"{source}: not a Waymo Frame protobuf: {e}") from e
-    return frame_from_proto(msg, source)
+        raise _Origin(source, path, record, offset).error(f"not a Waymo Frame protobuf: {e}") from e
+    return frame_from_proto(msg, source, path=path, record=record, offset=offset)
 
 
 class Segment:
@@ -221,7 +293,9 @@ class Segment:
         verify_crc: check record data checksums.
     """
 
-    def __init__(self, path: str | Path, skip_corrupt: bool = False, verify_crc: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, skip_corrupt: bool = False, verify_crc: bool = True
+    ) -> None:
         self.path = Path(path)
         self.skip_corrupt = skip_corrupt
         self._file = TFRecordFile(self.path, skip_corrupt=skip_corrupt, verify=verify_crc)
@@ -239,14 +313,9 @@ class Segment:
         if index < 0:
             index += len(self)
         data = self._file.read(index)
-        source = f"{self.path} record {index}"
-        try:
-            return parse_frame(data, source)
-        except DataError as e:
-            if e.path is None:
-                span = self._file.spans[index]
-                raise type(e)(e.reason, path=self.path, record=index, offset=span.offset, field=e.field) from e
-            raise
+        offset = self._file.spans[index].offset
+        source = f"{self.path}, record {index}, byte offset {offset}"
+        return parse_frame(data, source, path=self.path, record=index, offset=offset)
 
     def __iter__(self) -> Iterator[Frame]:
         for i in range(len(self)):

@@ -77,7 +77,9 @@ def _split_matrix(buf: bytes) -> tuple[int, memoryview | None, list[int], bool]:
             pos += n
             if fnum == 1:
                 if payload is not None:
-                    raise WireError("several packed data chunks")  # legal but never written; let protobuf handle
+                    raise WireError(
+                        "several packed data chunks"
+                    )  # legal but never written; let protobuf handle
                 payload = chunk
             elif fnum == 2:
                 shape = pb.MatrixShape.FromString(bytes(chunk))
@@ -100,6 +102,8 @@ def _split_matrix(buf: bytes) -> tuple[int, memoryview | None, list[int], bool]:
 def _reshape(flat: np.ndarray, dims: list[int]) -> np.ndarray:
     if not dims:
         return flat
+    if any(d < 0 for d in dims):
+        raise WireError(f"shape {dims} has a negative dimension")
     if int(np.prod(dims)) != flat.size:
         raise WireError(f"shape {dims} does not match {flat.size} values")
     return flat.reshape(dims)
@@ -113,7 +117,7 @@ def decode_matrix_float(buf: bytes) -> np.ndarray:
         raise
     except Exception as e:  # protobuf errors inside the shape
         raise WireError(str(e)) from e
-    if unpacked or payload is None and not dims:
+    if unpacked or (payload is None and not dims):
         msg = pb.MatrixFloat.FromString(buf)
         return _reshape(np.asarray(msg.data, dtype=np.float32), list(msg.shape.dims))
     if payload is None:

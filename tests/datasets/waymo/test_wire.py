@@ -1,0 +1,175 @@
+"""The fast matrix codec agrees with protobuf byte for byte, both ways."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+from google.protobuf.message import DecodeError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from perceive.datasets.waymo.proto import waymo_pb2 as pb
+from perceive.datasets.waymo.wire import (
+    WireError,
+    decode_matrix_float,
+    decode_matrix_int32,
+    decode_varints,
+    encode_matrix_float,
+    encode_matrix_int32,
+    encode_varints,
+)
+
+from ._pools import foreign_schema
+
+SHAPES = [(3, 5, 4), (1, 1), (7,), (0, 4), (2, 0, 6), (64, 26, 6)]
+
+
+def _pb_float(a: np.ndarray) -> bytes:
+    return pb.MatrixFloat(
+        data=a.reshape(-1).tolist(), shape=pb.MatrixShape(dims=list(a.shape))
+    ).SerializeToString()
+
+
+def _pb_int(a: np.ndarray) -> bytes:
+    return pb.MatrixInt32(
+        data=a.reshape(-1).tolist(), shape=pb.MatrixShape(dims=list(a.shape))
+    ).SerializeToString()
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_float_encoding_equals_protobuf(shape: tuple[int, ...]) -> None:
+    a = np.random.default_rng(0).normal(0, 100, shape).astype(np.float32)
+    assert encode_matrix_float(a) == _pb_float(a)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_int32_encoding_equals_protobuf(shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(1)
+    a = rng.integers(-(2**31), 2**31, shape, dtype=np.int64).astype(np.int32)
+    assert encode_matrix_int32(a) == _pb_int(a)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_decoding_protobuf_output(shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(2)
+    f = rng.normal(0, 1, shape).astype(np.float32)
+    i = rng.integers(-5000, 5000, shape).astype(np.int32)
+    got_f = decode_matrix_float(_pb_float(f))
+    got_i = decode_matrix_int32(_pb_int(i))
+    assert got_f.dtype == np.float32 and got_f.shape == shape
+    assert got_i.dtype == np.int32 and got_i.shape == shape
+    np.testing.assert_array_equal(got_f, f)
+    np.testing.assert_array_equal(got_i, i)
+    got_f[...] = 0  # a writeable copy, not a view of the bytes
+
+
+def test_negative_and_extreme_int32() -> None:
+    a = np.array([[0, -1, 1, -(2**31)], [2**31 - 1, 127, 128, -128]], np.int32)
+    enc = encode_matrix_int32(a)
+    assert enc == _pb_int(a)
+    np.testing.assert_array_equal(decode_matrix_int32(enc), a)
+    # A negative int32 is a 10-byte varint (two's complement sign-extended to 64 bits).
+    assert len(encode_varints(np.array([-1]))) == 10
+    assert encode_varints(np.array([-1])) == b"\xff" * 9 + b"\x01"
+
+
+def test_special_floats_are_bit_exact() -> None:
+    a = np.array([np.nan, np.inf, -np.inf, -0.0, 1e-45, 3.4e38], np.float32)
+    enc = encode_matrix_float(a)
+    assert enc == _pb_float(a)
+    assert decode_matrix_float(enc).tobytes() == a.tobytes()
+
+
+def test_empty_message_and_empty_matrix() -> None:
+    assert decode_matrix_float(b"").shape == (0,)
+    assert decode_matrix_int32(b"").shape == (0,)
+    empty = np.zeros((0, 4), np.float32)
+    assert encode_matrix_float(empty) == _pb_float(empty)
+    assert decode_matrix_float(encode_matrix_float(empty)).shape == (0, 4)
+    assert decode_matrix_int32(encode_matrix_int32(np.zeros((3, 0), np.int32))).shape == (3, 0)
+
+
+def test_unpacked_wire_form_is_decoded() -> None:
+    """A foreign writer may store ``data`` unpacked; the reader still gets the values."""
+    foreign = foreign_schema(packed=False)
+    a = np.arange(-6, 6, dtype=np.float32).reshape(3, 4) / 3
+    m = foreign.MatrixFloat(data=a.reshape(-1).tolist())
+    m.shape.dims.extend(a.shape)
+    buf = m.SerializeToString()
+    assert buf != _pb_float(a)  # really a different wire form
+    np.testing.assert_array_equal(decode_matrix_float(buf), a)
+    ai = np.arange(-6, 6, dtype=np.int32).reshape(2, 6)
+    mi = foreign.MatrixInt32(data=ai.reshape(-1).tolist())
+    mi.shape.dims.extend(ai.shape)
+    np.testing.assert_array_equal(decode_matrix_int32(mi.SerializeToString()), ai)
+
+
+def test_shape_after_data_and_no_shape() -> None:
+    a = np.arange(6, dtype=np.float32)
+    shape_first = b"\x12\x02\x08\x06" + b"\x0a\x18" + a.tobytes()
+    np.testing.assert_array_equal(decode_matrix_float(shape_first), a)
+    no_shape = pb.MatrixFloat(data=a.tolist()).SerializeToString()
+    np.testing.assert_array_equal(decode_matrix_float(no_shape), a)
+
+
+@pytest.mark.parametrize(
+    "buf",
+    [
+        b"\x0a\x10\x00\x00",  # payload runs past the end
+        b"\x0a\x03abc",  # 3 bytes is not a whole float
+        b"\x0a\x04\x00\x00\x80?\x12\x04\x08\x02\x08\x02",  # shape 2x2 for 1 value
+        b"\x0a\x04\x00\x00\x80?\x12\x0b\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  # dims [-1]
+        b"\x0b",  # group wire type
+        b"\x0a",  # truncated length varint
+        b"\x0a\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",  # varint too long
+    ],
+)
+def test_malformed_float_matrix_raises_wire_error(buf: bytes) -> None:
+    with pytest.raises(WireError):
+        decode_matrix_float(buf)
+
+
+def test_malformed_int_matrix_raises_wire_error() -> None:
+    with pytest.raises(WireError):
+        decode_matrix_int32(b"\x0a\x02\x01\x81")  # last varint unterminated
+    with pytest.raises(WireError):
+        decode_matrix_int32(b"\x0a\x0b" + b"\xff" * 10 + b"\x01")  # 11-byte varint
+
+
+def test_varints_round_trip() -> None:
+    v = np.array([0, 1, 127, 128, 300, 2**31 - 1, -1, -(2**31)], np.int64)
+    dec = decode_varints(encode_varints(v))
+    np.testing.assert_array_equal(dec.astype(np.int64).astype(np.int32), v.astype(np.int32))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(
+        np.int32,
+        hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=6),
+        elements=st.integers(-(2**31), 2**31 - 1),
+    )
+)
+def test_int32_property(a: np.ndarray) -> None:
+    enc = encode_matrix_int32(a)
+    assert enc == _pb_int(a)
+    np.testing.assert_array_equal(decode_matrix_int32(enc), a)
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=6)))
+def test_float_property(a: np.ndarray) -> None:
+    enc = encode_matrix_float(a)
+    assert enc == _pb_float(a)
+    assert decode_matrix_float(enc).tobytes() == a.tobytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=64))
+def test_fuzz_only_wire_or_decode_errors(buf: bytes) -> None:
+    for decode in (decode_matrix_float, decode_matrix_int32):
+        with contextlib.suppress(WireError, DecodeError):
+            decode(buf)

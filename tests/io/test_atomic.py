@@ -1,0 +1,60 @@
+"""Atomic writes: all or nothing, no temporary files left behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perceive.io.atomic import atomic_open, atomic_write_bytes, atomic_write_text
+
+
+def test_write_bytes_and_text_create_parents(tmp_path: Path) -> None:
+    p = tmp_path / "a" / "b" / "file.bin"
+    atomic_write_bytes(p, b"\x00\x01")
+    assert p.read_bytes() == b"\x00\x01"
+    t = tmp_path / "c" / "note.txt"
+    atomic_write_text(t, "héllo\n")
+    assert t.read_bytes() == "héllo\n".encode()
+
+
+def test_overwrite_replaces_content(tmp_path: Path) -> None:
+    p = tmp_path / "f.txt"
+    atomic_write_text(p, "first version, longer")
+    atomic_write_text(p, "second")
+    assert p.read_text() == "second"
+
+
+def test_failure_keeps_old_file_and_leaves_no_temp(tmp_path: Path) -> None:
+    p = tmp_path / "f.txt"
+    atomic_write_text(p, "old")
+    with pytest.raises(RuntimeError), atomic_open(p, "w") as f:
+        f.write("half of the new")
+        raise RuntimeError("killed mid-write")
+    assert p.read_text() == "old"
+    assert [x.name for x in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_failure_without_old_file_leaves_nothing(tmp_path: Path) -> None:
+    p = tmp_path / "new.bin"
+    with pytest.raises(KeyboardInterrupt), atomic_open(p) as f:
+        f.write(b"partial")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_temp_file_is_beside_target_until_rename(tmp_path: Path) -> None:
+    p = tmp_path / "f.bin"
+    with atomic_open(p) as f:
+        f.write(b"data")
+        assert not p.exists()
+        temps = [x.name for x in tmp_path.iterdir()]
+        assert len(temps) == 1 and temps[0].startswith(".f.bin.") and temps[0].endswith(".tmp")
+    assert p.read_bytes() == b"data"
+    assert [x.name for x in tmp_path.iterdir()] == ["f.bin"]
+
+
+@pytest.mark.parametrize("mode", ["a", "r", "rb", "w+"])
+def test_rejects_other_modes(tmp_path: Path, mode: str) -> None:
+    with pytest.raises(ValueError), atomic_open(tmp_path / "x", mode):
+        pass
