@@ -7,9 +7,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perceive.datasets.waymo.v1 import Segment, frame_from_proto, parse_frame
+
+if TYPE_CHECKING:
+    from perceive.datasets.waymo.v2 import V2Segment
 
 
 def open(path: str | Path, skip_corrupt: bool = False, verify_crc: bool = True) -> Segment:  # noqa: A001
@@ -17,4 +22,16 @@ def open(path: str | Path, skip_corrupt: bool = False, verify_crc: bool = True) 
     return Segment(path, skip_corrupt=skip_corrupt, verify_crc=verify_crc)
 
 
-__all__ = ["Segment", "frame_from_proto", "open", "parse_frame"]
+def open_v2(
+    root: str | Path,
+    segment: str,
+    split: str = "training",
+    components: Sequence[str] | None = None,
+) -> V2Segment:
+    """Open a v2 (parquet) segment for random access by frame; see :class:`V2Segment`."""
+    from perceive.datasets.waymo.v2 import V2Segment
+
+    return V2Segment(root, segment, split=split, components=components)
+
+
+__all__ = ["Segment", "frame_from_proto", "open", "open_v2", "parse_frame"]
