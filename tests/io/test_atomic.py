@@ -58,3 +58,13 @@ def test_temp_file_is_beside_target_until_rename(tmp_path: Path) -> None:
 def test_rejects_other_modes(tmp_path: Path, mode: str) -> None:
     with pytest.raises(ValueError), atomic_open(tmp_path / "x", mode):
         pass
+
+
+def test_file_mode_follows_umask(tmp_path: Path) -> None:
+    import os
+
+    p = tmp_path / "f.txt"
+    atomic_write_text(p, "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~mask
