@@ -4,8 +4,8 @@ Layout of a cache folder::
 
     PERCEIVE_FORMAT.json            {"format": "cache", "version": 1}
     index.json                      every segment and frame (written last)
-    frames/<segment>/<i:06d>.pcf    one file per frame
-    frames/<segment>/_SEGMENT.json  the segment's manifest, written when it is complete
+    frames/<key>/<i:06d>.pcf        one file per frame (key: the source segment's file-safe name)
+    _manifests/<key>.<range>.json   per-job manifests of the conversion (resuming)
 
 A frame file (``.pcf``) is::
 
@@ -27,22 +27,26 @@ from __future__ import annotations
 import json
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from perceive.datasets.types import (
     CAMERA_NAMES,
+    POINT_FEATURES,
     Boxes3D,
     CameraCalibration,
     Frame,
     FrameContext,
 )
 from perceive.errors import DataError
-from perceive.io.atomic import atomic_write_bytes
+from perceive.io.atomic import atomic_write_bytes, atomic_write_text
+
+if TYPE_CHECKING:
+    from perceive.convert.runner import FrameStats, SegmentJob
 
 #: Name of this format in the output folder's marker file.
 FORMAT_NAME = "cache"
@@ -154,9 +158,9 @@ def safe_name(segment: str) -> str:
     return name if name.strip(".") else "_segment"
 
 
-def frame_path(root: str | Path, segment: str, index: int) -> Path:
-    """Path of frame ``index`` of ``segment`` in the cache at ``root``."""
-    return Path(root) / "frames" / safe_name(segment) / f"{index:06d}{FRAME_SUFFIX}"
+def frame_path(root: str | Path, key: str, index: int) -> Path:
+    """Path of frame ``index`` of the segment stored under ``key`` in the cache at ``root``."""
+    return Path(root) / "frames" / safe_name(key) / f"{index:06d}{FRAME_SUFFIX}"
 
 
 def _pad(n: int) -> int:
@@ -226,6 +230,34 @@ def write_cache_frame(path: str | Path, frame: CachedFrame) -> int:
     data = encode_cache_frame(frame)
     atomic_write_bytes(path, data)
     return len(data)
+
+
+def read_cache_header(path: str | Path) -> dict[str, Any]:
+    """The JSON header of a frame file (reads only the start of the file).
+
+    Raises:
+        DataError: not a frame file of this version.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        prefix = f.read(_PREFIX.size)
+        if len(prefix) < _PREFIX.size:
+            raise DataError("file is shorter than the frame-file prefix", path=path, field="magic")
+        magic, version, hlen = _PREFIX.unpack(prefix)
+        if magic != MAGIC:
+            raise DataError(
+                f"not a perceive cache frame (magic {magic!r})", path=path, field="magic"
+            )
+        if version != FORMAT_VERSION:
+            raise DataError(
+                f"cache frame version {version}, this perceive reads {FORMAT_VERSION}",
+                path=path,
+                field="version",
+            )
+        try:
+            return json.loads(f.read(hlen))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DataError(f"frame header is not JSON: {e}", path=path, field="header") from e
 
 
 def read_cache_frame(path: str | Path, mmap: bool = True) -> CachedFrame:
@@ -315,8 +347,10 @@ def read_cache_frame(path: str | Path, mmap: bool = True) -> CachedFrame:
 class CacheEntry:
     """One frame of a cache index."""
 
+    key: str
+    """Folder of the segment's frames (the source segment's file-safe name)."""
     segment: str
-    """Segment name."""
+    """Segment name from the data."""
     index: int
     """Frame index within its segment (the source's record order)."""
     timestamp_us: int
@@ -349,10 +383,16 @@ class CacheReader:
             index = json.loads(index_path.read_text())
         except json.JSONDecodeError as e:
             raise DataError(f"index is not JSON: {e}", path=index_path) from e
+        if index.get("format") != FORMAT_NAME or index.get("version") != FORMAT_VERSION:
+            raise DataError(
+                f"index is not a {FORMAT_NAME} v{FORMAT_VERSION} index", path=index_path
+            )
         self.entries: list[CacheEntry] = [
-            CacheEntry(seg["name"], *f) for seg in index["segments"] for f in seg["frames"]
+            CacheEntry(seg["key"], seg["segment"], *f)
+            for seg in index["segments"]
+            for f in seg["frames"]
         ]
-        self.segments: list[str] = [seg["name"] for seg in index["segments"]]
+        self.segments: list[str] = [seg["segment"] for seg in index["segments"]]
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -360,7 +400,7 @@ class CacheReader:
     def path(self, i: int) -> Path:
         """File of frame ``i`` of the set."""
         e = self.entries[i]
-        return frame_path(self.root, e.segment, e.index)
+        return frame_path(self.root, e.key, e.index)
 
     def __getitem__(self, i: int) -> CachedFrame:
         if i < 0:
@@ -371,3 +411,69 @@ class CacheReader:
 
     def __repr__(self) -> str:
         return f"CacheReader({str(self.root)!r}, frames={len(self)}, segments={len(self.segments)})"
+
+
+class CacheWriter:
+    """Writes frames into a cache folder (used by :mod:`perceive.convert.runner`)."""
+
+    format_name = FORMAT_NAME
+    version = FORMAT_VERSION
+
+    def __init__(self, out: str | Path) -> None:
+        self.out = Path(out)
+
+    def frame_done(self, job: SegmentJob, index: int) -> FrameStats | None:
+        """Stats of frame ``index`` if its file exists (atomic writes: then it is complete)."""
+        from perceive.convert.runner import FrameStats
+
+        path = frame_path(self.out, job.key, index)
+        if not path.exists():
+            return None
+        try:
+            h = read_cache_header(path)
+        except DataError:
+            return None  # not ours or damaged: convert again
+        e = h["entries"]
+        return FrameStats(
+            int(h["timestamp_us"]), e["points"][3][0], e["box_center"][3][0], h["segment"]
+        )
+
+    def write_frame(self, job: SegmentJob, index: int, frame: Frame) -> FrameStats:
+        """Write one frame file."""
+        from perceive.convert.runner import FrameStats
+
+        cf = CachedFrame.from_frame(frame)
+        write_cache_frame(frame_path(self.out, job.key, index), cf)
+        return FrameStats(cf.timestamp_us, len(cf.points), len(cf.boxes), cf.segment)
+
+    def finalize(self, manifests: Sequence[dict]) -> None:
+        """Write ``index.json``: every segment and its frames, in source order."""
+        segments: dict[str, dict[str, Any]] = {}
+        for m in sorted(manifests, key=lambda m: (m["job"]["segment_index"], m["job"]["start"])):
+            job = m["job"]
+            seg = segments.setdefault(
+                job["key"],
+                {
+                    "key": job["key"],
+                    "segment": m["segment"],
+                    "source": job["path"]
+                    if job["kind"] == "v1"
+                    else f"{job['path']}:{job['segment']}",
+                    "split": job["split"],
+                    "frames": [],
+                    "skipped": [],
+                },
+            )
+            seg["segment"] = seg["segment"] or m["segment"]
+            seg["frames"] += m["frames"]
+            seg["skipped"] += m["skipped"]
+        for seg in segments.values():
+            seg["frames"].sort()
+        index = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "point_features": list(POINT_FEATURES),
+            "frame_fields": ["index", "timestamp_us", "num_points", "num_boxes"],
+            "segments": list(segments.values()),
+        }
+        atomic_write_text(self.out / INDEX_NAME, json.dumps(index) + "\n")
