@@ -221,30 +221,35 @@ def generate_dataset(
             )
     else:
         atomic_write_text(mpath, json.dumps(manifest, indent=1, sort_keys=True))
-    write_v2 = None
     if v2:
         try:
-            from perceive.datasets.waymo.v2 import write_v2_segment as write_v2
+            from perceive.datasets.waymo import v2 as v2mod
         except ImportError as e:
-            raise ConfigError(
-                f"--v2 needs perceive.datasets.waymo.v2.write_v2_segment, not available: {e}"
-            ) from e
+            raise ConfigError(f"--v2 needs perceive.datasets.waymo.v2 (pyarrow): {e}") from e
     paths = [out / segment_filename(seed, i) for i in range(segments)]
     todo = [i for i in range(segments) if not _complete(paths[i], frames)]
     bar = tqdm(total=len(todo) * frames, desc="synth frames", unit="frame", disable=not progress)
     for i in todo:
         gen = SegmentGenerator(config, seed, i, frames)
-        kept: list[Frame] = []
 
-        def frames_of(gen: SegmentGenerator = gen, kept: list[Frame] = kept) -> Iterator[Frame]:
+        def frames_of(gen: SegmentGenerator = gen) -> Iterator[Frame]:
             for sf in gen:
-                if write_v2 is not None:
-                    kept.append(sf.frame)
                 bar.update(1)
                 yield sf.frame
 
         write_segment(paths[i], frames_of())
-        if write_v2 is not None:
-            write_v2(out / "v2", kept, split=v2_split)
     bar.close()
+    if v2:
+        from perceive.datasets.waymo.v1 import Segment
+
+        for i in range(segments):
+            name = segment_name(seed, i)
+            files = [
+                v2mod.component_path(out / "v2", v2_split, c, name) for c in v2mod.V2_COMPONENTS
+            ]
+            if all(f.exists() for f in files):
+                continue
+            # v2 is converted from the v1 file just written, frame by frame (little memory)
+            with Segment(paths[i]) as seg:
+                v2mod.write_v2_segment(out / "v2", iter(seg), split=v2_split)
     return paths

@@ -96,3 +96,21 @@ def test_same_seed_same_bytes_and_resume(tmp_path):
     assert (tmp_path / "a" / MANIFEST).is_file()
     with pytest.raises(ConfigError, match="another seed"):
         generate_dataset(tmp_path / "a", config=cfg, segments=1, frames=2, seed=4, progress=False)
+
+
+def test_v2_output_holds_the_same_points(tmp_path):
+    pytest.importorskip("pyarrow")
+    from perceive.datasets.waymo import v2
+
+    cfg = preset("tiny")
+    (path,) = generate_dataset(
+        tmp_path, config=cfg, segments=1, frames=2, seed=11, v2=True, progress=False
+    )
+    (name,) = v2.list_segments(tmp_path / "v2", "training")
+    seg2 = v2.open_v2(tmp_path / "v2", name)
+    with v1.Segment(path) as seg1:
+        assert len(seg2) == len(seg1) == 2
+        for a, b in zip(seg1, seg2, strict=True):
+            assert a.timestamp_us == b.timestamp_us
+            np.testing.assert_array_equal(a.point_cloud().xyz, b.point_cloud().xyz)
+            np.testing.assert_array_equal(a.boxes.num_lidar_points, b.boxes.num_lidar_points)

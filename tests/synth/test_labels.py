@@ -1,0 +1,66 @@
+"""Label helpers: point counts, projected boxes, camera boxes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perceive.datasets.types import Boxes3D
+from perceive.synth import labels as lab
+from perceive.synth.camera import camera_calibrations
+from perceive.synth.config import CameraConfig
+
+
+def _boxes(centers, sizes, headings, types=None):
+    n = len(centers)
+    return Boxes3D(
+        center=centers,
+        size=sizes,
+        heading=headings,
+        type=types if types is not None else [1] * n,
+        ids=[f"b{i}" for i in range(n)],
+    )
+
+
+def test_count_points_matches_brute_force():
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-10, 10, (5000, 3)).astype(np.float32)
+    boxes = _boxes(
+        rng.uniform(-8, 8, (6, 3)), rng.uniform(0.5, 4, (6, 3)), rng.uniform(-np.pi, np.pi, 6)
+    )
+    np.testing.assert_array_equal(lab.count_points(pts, boxes), boxes.contains(pts).sum(0))
+    assert lab.count_points(np.zeros((0, 3)), boxes).tolist() == [0] * 6
+
+
+def test_project_box_in_front_and_behind():
+    cal = camera_calibrations(CameraConfig())["FRONT"]
+    ahead = _boxes([[15.0, 0.0, 1.0]], [[4.5, 1.9, 1.6]], [0.3])
+    r = lab.project_box(cal, ahead.corners()[0])
+    uv, _, _ = cal.project(ahead.corners()[0])
+    np.testing.assert_allclose(r, np.r_[uv.min(0), uv.max(0)])
+    behind = _boxes([[-15.0, 0.0, 1.0]], [[4.5, 1.9, 1.6]], [0.0])
+    assert lab.project_box(cal, behind.corners()[0]) is None
+    straddling = _boxes([[1.6, 0.0, 1.0]], [[4.5, 1.9, 1.6]], [0.0])  # around the camera
+    assert lab.project_box(cal, straddling.corners()[0]) is None
+    proj = lab.projected_boxes(ahead, {"FRONT": cal})
+    assert proj["FRONT"].ids.tolist() == ["b0_FRONT"]
+
+
+def test_camera_boxes_are_tight_and_filtered():
+    inst = np.full((20, 30), -1, np.int32)
+    inst[2:5, 3:9] = 100  # a vehicle
+    inst[10:12, 20:21] = 101  # a pedestrian with 2 pixels
+    inst[15:18, 0:4] = 102  # a sign: no camera label
+    boxes = _boxes(np.zeros((3, 3)), np.ones((3, 3)), np.zeros(3), types=[1, 2, 3])
+    out = lab.camera_boxes({"FRONT": inst}, {100: 0, 101: 1, 102: 2}, boxes, min_pixels=3)["FRONT"]
+    assert out.ids.tolist() == ["b0"]
+    np.testing.assert_array_equal(out.xyxy()[0], [3, 2, 9, 5])
+    out = lab.camera_boxes({"FRONT": inst}, {100: 0, 101: 1, 102: 2}, boxes, min_pixels=1)["FRONT"]
+    assert sorted(out.ids.tolist()) == ["b0", "b1"]
+
+
+def test_generated_labels_have_motion_and_all_types(tiny_frames):
+    boxes = Boxes3D.concat([f.frame.boxes for f in tiny_frames])
+    assert {1, 2, 3}.issubset(set(boxes.type.tolist()))
+    assert np.abs(boxes.speed[boxes.type == 1]).max() > 0.5  # some vehicles move
+    np.testing.assert_array_equal(boxes.speed[boxes.type == 3], 0.0)  # signs stand still
+    assert sum(len(b) for f in tiny_frames for b in f.frame.camera_boxes.values()) > 0
