@@ -179,7 +179,7 @@ def encode_cache_frame(frame: CachedFrame) -> bytes:
         a = np.asarray(getattr(frame.boxes, name))
         arrays[f"box_{name}"] = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
     blobs: list[tuple[str, bytes | memoryview]] = [
-        (k, memoryview(v).cast("B")) for k, v in arrays.items()
+        (k, v.tobytes() if v.size == 0 else memoryview(v).cast("B")) for k, v in arrays.items()
     ]
     blobs += [(f"image:{n}", frame.image_bytes[n]) for n in frame.image_bytes]
     # Offsets relative to the data start; the header size is known only after.

@@ -55,7 +55,9 @@ def write_point_cloud(path: str | Path, points: np.ndarray) -> None:
     pc.point.intensity = o3d.core.Tensor(np.ascontiguousarray(pts[:, 3:4]))
     pc.point.elongation = o3d.core.Tensor(np.ascontiguousarray(pts[:, 4:5]))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
     os.close(fd)
     try:
         if not o3d.t.io.write_point_cloud(tmp, pc, write_ascii=False, compressed=False):

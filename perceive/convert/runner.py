@@ -474,10 +474,11 @@ def _split_jobs(jobs: list[SegmentJob], workers: int) -> list[SegmentJob]:
     out = []
     for job in jobs:
         n = _count_frames(job)
-        if n < 2 * per:
+        parts = min(per, n)
+        if parts <= 1:
             out.append(job)
             continue
-        bounds = [round(k * n / per) for k in range(per + 1)]
+        bounds = [round(k * n / parts) for k in range(parts + 1)]
         for a, b in itertools.pairwise(bounds):
             out.append(SegmentJob(**{**asdict(job), "start": a, "stop": None if b == n else b}))
     return out
@@ -547,10 +548,30 @@ class ConversionSummary:
         return "\n".join(lines)
 
 
+def remove_stale_temporaries(out: str | Path) -> int:
+    """Delete temporary files that killed writers left behind; returns how many.
+
+    Atomic writes go to hidden ``.<name>.<random>.tmp[.<suffix>]`` files that are renamed
+    when complete; a process killed mid-write (SIGKILL, power loss) leaves one behind.
+    Call this only when no conversion is writing to ``out``.
+    """
+    n = 0
+    for p in Path(out).rglob(".*"):
+        if p.is_file() and ".tmp" in p.name:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                n += 1
+    return n
+
+
 def finalize(spec: ConvertSpec, jobs: Sequence[SegmentJob]) -> None:
-    """Write the set's index from the manifests of ``jobs`` (those that finished)."""
+    """Write the set's index from the manifests of ``jobs`` (those that finished).
+
+    Run it once every job is done (it also removes temporaries of killed writers).
+    """
     writer = make_writer(spec.fmt, spec.out)
     manifests = [m for job in jobs if (m := load_manifest(spec.out, job)) is not None]
+    remove_stale_temporaries(spec.out)
     writer.finalize(manifests)
 
 

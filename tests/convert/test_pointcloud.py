@@ -1,0 +1,34 @@
+"""PCD and PLY output through Open3D."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from perceive.convert.pointcloud import read_point_cloud, write_point_cloud
+from perceive.convert.runner import run_conversion
+
+from .conftest import segment_frames
+
+
+@pytest.mark.parametrize("fmt", ["pcd", "ply"])
+def test_point_cloud_round_trip(tmp_path: Path, fmt: str) -> None:
+    pts = np.random.default_rng(0).normal(0, 10, (500, 5)).astype(np.float32)
+    path = tmp_path / f"a.{fmt}"
+    write_point_cloud(path, pts)
+    np.testing.assert_array_equal(read_point_cloud(path), pts)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left
+
+
+@pytest.mark.parametrize("fmt", ["pcd", "ply"])
+def test_convert_to_point_clouds(sources: dict[str, Path], tmp_path: Path, fmt: str) -> None:
+    s = run_conversion(sources["v2"], fmt, tmp_path / fmt, progress_bar=False)
+    index = json.loads((tmp_path / fmt / "index.json").read_text())
+    assert [seg["segment"] for seg in index["segments"]] == ["seg0", "seg1"]
+    f = index["segments"][1]["frames"][0]
+    got = read_point_cloud(tmp_path / fmt / f["file"])
+    np.testing.assert_array_equal(got, segment_frames(1)[0].point_cloud().features())
+    assert s.points == sum(fr["num_points"] for seg in index["segments"] for fr in seg["frames"])
