@@ -170,7 +170,8 @@ def render_camera(
     o = np.broadcast_to(origin, d.shape)
     hits = caster.cast(o, d)
     sun = scene.sun.astype(np.float64)
-    img = _sky(d, sun)
+    img = np.empty((h * w, 3), np.float32)
+    img[~hits.hit] = _sky(d[~hits.hit], sun)
     inst = np.full(h * w, -1, np.int32)
     hit = hits.hit
     if hit.any():

@@ -32,6 +32,13 @@ def count_points(xyz: np.ndarray, boxes: Boxes3D) -> np.ndarray:
     out = np.zeros(n, np.int32)
     if n == 0 or xyz.shape[0] == 0:
         return out
+    # points above the highest box top or below the lowest bottom are in no box
+    bottom = (boxes.center[:, 2] - boxes.size[:, 2] / 2).min()
+    top = (boxes.center[:, 2] + boxes.size[:, 2] / 2).max()
+    sel = np.nonzero((xyz[:, 2] >= bottom - 1e-6) & (xyz[:, 2] <= top + 1e-6))[0]
+    if sel.size == 0:
+        return out
+    xyz = xyz[sel]
     tree = cKDTree(np.asarray(xyz, np.float64)[:, :2])
     radius = 0.5 * np.hypot(boxes.size[:, 0], boxes.size[:, 1]) + 1e-3
     for i, cand in enumerate(tree.query_ball_point(boxes.center[:, :2], radius)):

@@ -119,7 +119,17 @@ def _project_cameras(xyz: np.ndarray, cameras: dict[str, CameraCalibration]) -> 
     filled = np.zeros(n, np.int64)
     for name in sorted(cameras, key=camera_id):
         cal = cameras[name]
-        uv, _, valid = cal.project(xyz)
+        # only points in the camera's horizontal sector (plus a wide margin) can be in its image
+        ext = cal.extrinsic
+        yaw = np.arctan2(ext[1, 0], ext[0, 0])
+        half = np.arctan(
+            max(cal.intrinsic[2], cal.width - cal.intrinsic[2]) / cal.intrinsic[0]
+        ) + np.deg2rad(12)
+        az = np.arctan2(xyz[:, 1] - ext[1, 3], xyz[:, 0] - ext[0, 3]) - yaw
+        near = np.nonzero(np.abs((az + np.pi) % (2 * np.pi) - np.pi) <= half)[0]
+        uv = np.zeros((n, 2))
+        valid = np.zeros(n, bool)
+        uv[near], _, valid[near] = cal.project(xyz[near])
         for slot in (0, 1):
             sel = valid & (filled == slot)
             out[sel, 3 * slot] = camera_id(name)
