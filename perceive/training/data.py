@@ -210,6 +210,33 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def lidar_targets(
+    frame: CachedFrame, config: DatasetConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Points and boxes of a frame before augmentation and range filtering.
+
+    Returns:
+        ``points`` (N, 5) float32 (the configured returns, no-label zones dropped if
+        asked), ``boxes`` (M, 7) float32, ``labels`` (M,) int64 class index,
+        ``difficulty`` (M,) int64, ``num_points`` (M,) int64: boxes of detector classes
+        with at least ``config.min_box_points`` points.
+    """
+    keep = np.isin(frame.return_index, np.asarray(config.returns, np.uint8))
+    if config.drop_nlz:
+        keep &= ~np.asarray(frame.nlz, bool)
+    points = np.asarray(frame.points[keep], np.float32)
+    bx = frame.boxes
+    labels = class_of_waymo_type(bx.type)
+    box_keep = (labels >= 0) & (bx.num_lidar_points >= config.min_box_points)
+    return (
+        points,
+        bx.to_array()[box_keep],
+        labels[box_keep],
+        bx.difficulty[box_keep].astype(np.int64),
+        bx.num_lidar_points[box_keep].astype(np.int64),
+    )
+
+
 def make_sample(
     frame: CachedFrame,
     config: DatasetConfig,
@@ -229,19 +256,7 @@ def make_sample(
         MissingComponentError: a configured camera is not in the frame.
     """
     rng = np.random.default_rng(config.seed) if rng is None else rng
-    # Points: chosen returns, optionally outside no-label zones.
-    keep = np.isin(frame.return_index, np.asarray(config.returns, np.uint8))
-    if config.drop_nlz:
-        keep &= ~np.asarray(frame.nlz, bool)
-    points = np.asarray(frame.points[keep], np.float32)
-    # Boxes and labels.
-    bx = frame.boxes
-    labels = class_of_waymo_type(bx.type)
-    box_keep = (labels >= 0) & (bx.num_lidar_points >= config.min_box_points)
-    boxes = bx.to_array()[box_keep]
-    labels = labels[box_keep]
-    difficulty = bx.difficulty[box_keep].astype(np.int64)
-    num_points = bx.num_lidar_points[box_keep].astype(np.int64)
+    points, boxes, labels, difficulty, num_points = lidar_targets(frame, config)
     # Cameras.
     w, h = config.image_size
     images = np.empty((len(config.cameras), h, w, 3), np.uint8)
@@ -482,15 +497,8 @@ class FrameDataset(Dataset):
         min_points = (
             aug.gt_sampling.min_points if aug is not None and aug.gt_sampling is not None else 5
         )
-        plain = DatasetConfig(**{**self.config.__dict__, "augment": None})
         db = GTDatabase()
         for i in range(len(self)) if indices is None else indices:
-            s = make_sample(self.source[i], plain, np.random.default_rng(0))
-            db.add_frame(
-                s.points.numpy(),
-                s.boxes.numpy(),
-                s.labels.numpy(),
-                s.difficulty.numpy(),
-                min_points,
-            )
+            points, boxes, labels, difficulty, _ = lidar_targets(self.source[i], self.config)
+            db.add_frame(points, boxes, labels, difficulty, min_points)
         return db

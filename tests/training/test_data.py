@@ -185,3 +185,27 @@ def test_gt_database_from_dataset(v1_dir: Path) -> None:
     base = make_sample(ds.frame(0), dataclasses.replace(cfg, augment=None))
     s = ds[0]
     assert len(db) > 0 and len(s.boxes) >= len(base.boxes)
+
+
+def test_cache_v1_and_v2_datasets_give_identical_samples(v1_dir: Path, tmp_path: Path) -> None:
+    from perceive.convert.runner import run_conversion
+    from perceive.datasets.waymo.v2 import write_v2_segment
+
+    write_v2_segment(tmp_path / "v2", _frames(3, "a"))
+    write_v2_segment(tmp_path / "v2", _frames(2, "b"))
+    run_conversion(v1_dir, "cache", tmp_path / "cache", progress_bar=False)
+    cfg = DatasetConfig(
+        cameras=("FRONT_LEFT", "FRONT"), image_size=SIZE, augment=AugmentConfig(), seed=7
+    )
+    sets = [
+        FrameDataset.from_cache(tmp_path / "cache", cfg),
+        FrameDataset.from_v1(v1_dir, cfg),
+        FrameDataset.from_v2(tmp_path / "v2", config=cfg),
+    ]
+    assert [len(d) for d in sets] == [5, 5, 5]
+    for i in range(5):
+        a, *others = (d[i] for d in sets)
+        for b in others:
+            for f in dataclasses.fields(Sample):
+                x, y = getattr(a, f.name), getattr(b, f.name)
+                assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y, f.name
