@@ -1,0 +1,207 @@
+"""Read and write the Waymo ``Objects`` protobuf (``.bin``) files of the metrics tools.
+
+A file is one serialized ``Objects`` message: a flat list of ``Object`` (a ``Label``
+with its box and type, a score, the no-label-zone flag, the frame's context name,
+timestamp and camera). Objects of one frame are grouped into one
+:class:`~perceive.evaluation.detections.FrameDetections`; frames keep the order of
+their first object in the file. Writes are atomic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from google.protobuf import unknown_fields
+from google.protobuf.message import DecodeError
+
+from perceive.datasets.types import Boxes3D
+from perceive.datasets.waymo.proto import waymo_pb2 as pb
+from perceive.errors import DataError, MissingFileError, NotAFileError
+from perceive.evaluation.detections import FrameDetections
+from perceive.io.atomic import atomic_write_bytes
+
+#: Top-level fields of the official ``Objects`` that we accept and ignore, as
+#: (field number, wire type): 2 = ``no_label_zone_objects`` (length-delimited messages;
+#: the per-object ``overlap_with_nlz`` flag is what the metrics use).
+_IGNORED_TOP_LEVEL_FIELDS = frozenset({(2, 2)})
+
+
+def objects_to_proto(frames: Iterable[FrameDetections]) -> pb.Objects:
+    """The ``Objects`` message of the given frames' objects (frame by frame, box by box)."""
+    msg = pb.Objects()
+    for fr in frames:
+        b = fr.boxes
+        for i in range(len(b)):
+            o = msg.objects.add()
+            label = o.object
+            box = label.box
+            box.center_x, box.center_y, box.center_z = (float(v) for v in b.center[i])
+            box.length, box.width, box.height = (float(v) for v in b.size[i])
+            box.heading = float(b.heading[i])
+            label.type = int(b.type[i])
+            if b.ids[i]:
+                label.id = str(b.ids[i])
+            if b.difficulty[i]:
+                label.detection_difficulty_level = int(b.difficulty[i])
+            if b.num_lidar_points[i]:
+                label.num_lidar_points_in_box = int(b.num_lidar_points[i])
+            if b.num_top_lidar_points[i]:
+                label.num_top_lidar_points_in_box = int(b.num_top_lidar_points[i])
+            if np.any(b.speed[i]) or np.any(b.accel[i]):
+                m = label.metadata
+                m.speed_x, m.speed_y, m.speed_z = (float(v) for v in b.speed[i])
+                m.accel_x, m.accel_y, m.accel_z = (float(v) for v in b.accel[i])
+            o.score = float(fr.scores[i])
+            if fr.overlap_with_nlz[i]:
+                o.overlap_with_nlz = True
+            o.context_name = fr.context_name
+            o.frame_timestamp_micros = fr.timestamp_us
+            if fr.camera_name:
+                o.camera_name = fr.camera_name
+    return msg
+
+
+def objects_from_proto(msg: pb.Objects, source: str | Path | None = None) -> list[FrameDetections]:
+    """Group an ``Objects`` message's objects into frames.
+
+    Args:
+        msg: the message.
+        source: the file it came from, for error messages.
+
+    Returns:
+        One :class:`FrameDetections` per ``(context_name, camera_name, timestamp)``, in
+        the order of each frame's first object.
+
+    Raises:
+        DataError: an object has no box, or a non-finite box value or score.
+    """
+    n = len(msg.objects)
+    box = np.empty((n, 7))
+    meta = np.zeros((n, 6))
+    typ = np.empty(n, np.int8)
+    diff = np.empty(n, np.int8)
+    npts = np.empty(n, np.int32)
+    ntop = np.empty(n, np.int32)
+    score = np.empty(n, np.float32)
+    nlz = np.empty(n, bool)
+    ids: list[str] = []
+    keys: dict[tuple[str, int, int], int] = {}
+    frame_of = np.empty(n, np.int64)
+    for i, o in enumerate(msg.objects):
+        lab = o.object
+        if not lab.HasField("box"):
+            raise DataError(f"object {i} has no box", path=source, record=i, field="object.box")
+        b = lab.box
+        box[i] = (b.center_x, b.center_y, b.center_z, b.length, b.width, b.height, b.heading)
+        if lab.HasField("metadata"):
+            m = lab.metadata
+            meta[i] = (m.speed_x, m.speed_y, m.speed_z, m.accel_x, m.accel_y, m.accel_z)
+        typ[i] = lab.type
+        diff[i] = lab.detection_difficulty_level
+        npts[i] = lab.num_lidar_points_in_box
+        ntop[i] = lab.num_top_lidar_points_in_box
+        ids.append(lab.id)
+        score[i] = o.score
+        nlz[i] = o.overlap_with_nlz
+        key = (o.context_name, int(o.camera_name), int(o.frame_timestamp_micros))
+        frame_of[i] = keys.setdefault(key, len(keys))
+    bad = ~np.isfinite(box).all(axis=1)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(
+            f"non-finite box value {box[i].tolist()}", path=source, record=i, field="object.box"
+        )
+    if not np.isfinite(score).all():
+        i = int(np.argmax(~np.isfinite(score)))
+        raise DataError(
+            f"object {i} has a non-finite score {score[i]}", path=source, record=i, field="score"
+        )
+    ids_arr = np.array(ids, dtype=object)
+    out = []
+    for key, f in keys.items():
+        sel = np.nonzero(frame_of == f)[0]
+        boxes = Boxes3D(
+            center=box[sel, :3],
+            size=box[sel, 3:6],
+            heading=box[sel, 6],
+            type=typ[sel],
+            ids=ids_arr[sel],
+            difficulty=diff[sel],
+            num_lidar_points=npts[sel],
+            num_top_lidar_points=ntop[sel],
+            speed=meta[sel, :3],
+            accel=meta[sel, 3:],
+        )
+        out.append(
+            FrameDetections(
+                context_name=key[0],
+                camera_name=key[1],
+                timestamp_us=key[2],
+                boxes=boxes,
+                scores=score[sel],
+                overlap_with_nlz=nlz[sel],
+            )
+        )
+    return out
+
+
+def _check_input_file(path: Path) -> None:
+    if not path.exists():
+        raise MissingFileError("no such Objects file", path=path)
+    if not path.is_file():
+        raise NotAFileError("is not a file (expected a serialized Waymo Objects .bin)", path=path)
+
+
+def read_objects(path: str | Path) -> list[FrameDetections]:
+    """Read a Waymo ``Objects`` ``.bin`` file (predictions or ground truth).
+
+    Args:
+        path: the file. An empty file is an ``Objects`` with no objects.
+
+    Returns:
+        The objects grouped by frame (see :func:`objects_from_proto`).
+
+    Raises:
+        MissingFileError, NotAFileError: ``path`` is missing or a directory.
+        DataError: the file is not a serialized ``Objects`` message (it does not parse,
+            or it has top-level fields ``Objects`` does not have), or an object in it
+            is invalid (the error names the object index as the record).
+    """
+    path = Path(path)
+    _check_input_file(path)
+    data = path.read_bytes()
+    msg = pb.Objects()
+    try:
+        msg.ParseFromString(data)
+    except DecodeError as e:
+        raise DataError(f"not a serialized Waymo Objects protobuf: {e}", path=path) from e
+    unknown = sorted(
+        {(f.field_number, f.wire_type) for f in unknown_fields.UnknownFieldSet(msg)}
+        - _IGNORED_TOP_LEVEL_FIELDS
+    )
+    if unknown:
+        raise DataError(
+            "not a serialized Waymo Objects protobuf: unexpected top-level fields "
+            f"{[number for number, _ in unknown]}",
+            path=path,
+        )
+    return objects_from_proto(msg, source=path)
+
+
+def write_objects(
+    path: str | Path, frames: Sequence[FrameDetections] | Iterable[FrameDetections]
+) -> int:
+    """Write frames' objects as one serialized Waymo ``Objects`` message, atomically.
+
+    Args:
+        path: the output ``.bin`` file; its folder is created if missing.
+        frames: the frames to write, predictions or ground truth.
+
+    Returns:
+        The number of objects written.
+    """
+    msg = objects_to_proto(frames)
+    atomic_write_bytes(path, msg.SerializeToString())
+    return len(msg.objects)
