@@ -10,6 +10,7 @@ whose file already holds all its frames is skipped, so an interrupted run resume
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -79,6 +80,7 @@ class SegmentGenerator:
         self.frames = frames
         self.name = segment_name(seed, index)
         self.dt = 1.0 / config.scene.rate_hz
+        t_start = time.perf_counter()
         rng = np.random.default_rng([seed, index, 0])
         self.scene: Scene = build_scene(
             config.scene, rng, self.name, duration=(frames - 1) * self.dt
@@ -88,20 +90,32 @@ class SegmentGenerator:
         self.rays = {n: cam.pixel_rays(c) for n, c in self.cameras.items()}
         self.agent_instance0 = self.scene.num_static_instances
         self.t0_us = BASE_TIMESTAMP_US + (seed * 100_000 + index) * 60_000_000
+        #: Seconds spent per stage over all frames made so far (for benchmarks).
+        self.timings: dict[str, float] = {"scene": time.perf_counter() - t_start}
 
     def frame(self, k: int) -> SynthFrame:
         """Frame ``k`` (0-based)."""
         cfg = self.config
         t = k * self.dt
         rng = np.random.default_rng([self.seed, self.index, k + 1])
+        clock = [time.perf_counter()]
+
+        def lap(stage: str) -> None:
+            now = time.perf_counter()
+            self.timings[stage] = self.timings.get(stage, 0.0) + now - clock[0]
+            clock[0] = now
+
         world, states = self.scene.snapshot(t)
         caster = RayCaster(world, nthreads=cfg.lidar.nthreads)
         pose = pose_matrix(self.scene.ego.euler(np.array([t]))[0])
+        lap("world")
         returns = lid.scan(self.scene, caster, t, pose, self.lasers, self.cameras, cfg.lidar, rng)
+        lap("lidar")
         renders = {
             n: cam.render_camera(self.scene, caster, pose, c, self.rays[n], cfg.camera, rng)
             for n, c in self.cameras.items()
         }
+        lap("cameras")
         all_boxes = lab.boxes_in_vehicle_frame(self.scene, states, pose)
         # visible pixels per box, all cameras
         inst_of_box = self.agent_instance0 + states.index
@@ -145,6 +159,7 @@ class SegmentGenerator:
             projected_boxes=lab.projected_boxes(boxes, self.cameras),
             source=f"synth {self.name} frame {k}",
         )
+        lap("labels+jpeg")
         return SynthFrame(frame, returns, states.index[keep])
 
     def __iter__(self) -> Iterator[SynthFrame]:
