@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--side-size", type=_size, metavar="WxH", help="SIDE_* camera image size (train: 480x222)"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes making segments in parallel (default: 1)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         v2=args.v2,
         v2_split=args.v2_split,
         progress=not args.no_progress,
+        workers=args.workers,
     )
     dt = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in paths) / 1e6

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -167,6 +167,31 @@ class SegmentGenerator:
             yield self.frame(k)
 
 
+def write_synth_segment(
+    path: str | Path,
+    config: SynthConfig,
+    seed: int,
+    index: int,
+    frames: int,
+    on_frame: Callable[[], object] | None = None,
+) -> int:
+    """Generate segment ``index`` of ``seed`` and write it to ``path`` atomically.
+
+    Returns the number of frames written; ``on_frame`` is called after each frame.
+    """
+    from perceive.datasets.waymo.v1_writer import write_segment
+
+    gen = SegmentGenerator(config, seed, index, frames)
+
+    def frames_of() -> Iterator[Frame]:
+        for sf in gen:
+            if on_frame is not None:
+                on_frame()
+            yield sf.frame
+
+    return write_segment(path, frames_of())
+
+
 def _manifest(config: SynthConfig, seed: int, frames: int) -> dict:
     return {"format": "perceive-synth-1", "seed": seed, "frames": frames, "config": asdict(config)}
 
@@ -194,6 +219,7 @@ def generate_dataset(
     v2: bool = False,
     v2_split: str = "training",
     progress: bool = True,
+    workers: int = 1,
 ) -> list[Path]:
     """Write ``segments`` segments of ``frames`` frames under ``out``.
 
@@ -211,16 +237,18 @@ def generate_dataset(
             :func:`perceive.datasets.waymo.v2.write_v2_segment`).
         v2_split: v2 split directory name.
         progress: show a tqdm progress bar.
+        workers: processes making segments in parallel (the output does not depend on it;
+            with more than one, progress advances a segment at a time).
 
     Returns:
         The v1 segment files, in segment order.
     """
     from tqdm import tqdm
 
-    from perceive.datasets.waymo.v1_writer import write_segment
-
-    if segments < 1 or frames < 1:
-        raise ConfigError(f"need segments >= 1 and frames >= 1, got {segments} and {frames}")
+    if segments < 1 or frames < 1 or workers < 1:
+        raise ConfigError(
+            f"need segments, frames and workers >= 1, got {segments}, {frames} and {workers}"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(config, seed, frames)
@@ -244,15 +272,18 @@ def generate_dataset(
     paths = [out / segment_filename(seed, i) for i in range(segments)]
     todo = [i for i in range(segments) if not _complete(paths[i], frames)]
     bar = tqdm(total=len(todo) * frames, desc="synth frames", unit="frame", disable=not progress)
-    for i in todo:
-        gen = SegmentGenerator(config, seed, i, frames)
+    if workers > 1 and len(todo) > 1:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        def frames_of(gen: SegmentGenerator = gen) -> Iterator[Frame]:
-            for sf in gen:
-                bar.update(1)
-                yield sf.frame
-
-        write_segment(paths[i], frames_of())
+        with ProcessPoolExecutor(min(workers, len(todo))) as pool:
+            futures = [
+                pool.submit(write_synth_segment, paths[i], config, seed, i, frames) for i in todo
+            ]
+            for fut in as_completed(futures):
+                bar.update(fut.result())
+    else:
+        for i in todo:
+            write_synth_segment(paths[i], config, seed, i, frames, on_frame=lambda: bar.update(1))
     bar.close()
     if v2:
         from perceive.datasets.waymo.v1 import Segment

@@ -114,3 +114,16 @@ def test_v2_output_holds_the_same_points(tmp_path):
             assert a.timestamp_us == b.timestamp_us
             np.testing.assert_array_equal(a.point_cloud().xyz, b.point_cloud().xyz)
             np.testing.assert_array_equal(a.boxes.num_lidar_points, b.boxes.num_lidar_points)
+
+
+def test_parallel_workers_write_the_same_bytes(tmp_path):
+    cfg = preset(
+        "tiny", top_shape=(8, 64), side_shape=(8, 16), front_size=(32, 24), side_size=(32, 16)
+    )
+    serial = generate_dataset(
+        tmp_path / "s", config=cfg, segments=2, frames=1, seed=5, progress=False
+    )
+    para = generate_dataset(
+        tmp_path / "p", config=cfg, segments=2, frames=1, seed=5, progress=False, workers=2
+    )
+    assert [p.read_bytes() for p in serial] == [p.read_bytes() for p in para]
