@@ -917,11 +917,11 @@ def run_benchmark(
     created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     say = progress or (lambda s: None)
     env = environment()
-    say("reading frames")
-    source = FrameSource(cfg.data, cfg.num_frames, cfg.frame_size, cfg.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        info = Detector(model, device="cpu", threads=1).info
+        info = Detector(model, device="cpu", threads=1).info  # fails early on a bad model
+    say("reading frames" if cfg.data else "generating frames")
+    source = FrameSource(cfg.data, cfg.num_frames, cfg.frame_size, cfg.seed)
 
     torch_model = None
     torch_threads = None
