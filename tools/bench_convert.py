@@ -57,7 +57,7 @@ def generate(out: Path, segments: int, frames: int, scale: float) -> list[Path]:
                 f = make_frame(
                     1000 * s + i, top_shape=top, side_shape=side, image_size=(64, 48), num_boxes=40
                 )
-                # Replace the tiny noise images by full-size smooth ones, with matching calibrations.
+                # Full-size smooth images replace the tiny noise ones; calibrations follow.
                 cams, imgs = {}, {}
                 for name, cal in f.cameras.items():
                     w, h = (
@@ -187,7 +187,8 @@ def main() -> None:
             fps, n, peak = bench_conversion(src, work, w)
             rates[w] = fps
             print(
-                f"convert -> cache, {w} worker(s): {fps:.2f} frames/s ({n} frames), peak RSS {peak / 1e6:.0f} MB"
+                f"convert -> cache, {w} worker(s): {fps:.2f} frames/s ({n} frames), "
+                f"peak RSS {peak / 1e6:.0f} MB"
             )
         print(f"speed-up 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x")
         cache_bytes = sum(p.stat().st_size for p in (work / "cache_w1").rglob("*.pcf"))
