@@ -1,0 +1,173 @@
+"""Camera features -> the BEV grid through the calibration, and the fusion with LiDAR.
+
+Choice: lift image features to BEV by *sampling* (Simple-BEV, Harley et al. 2022).
+The 3D centre of every BEV cell, at a few fixed heights, is projected into every
+camera with the Waymo pinhole + distortion model (in torch, below), the camera
+feature map is read there with bilinear ``grid_sample``, the cameras that see the
+point are averaged and the heights are stacked as channels and mixed by a 1x1
+convolution. The lifted map is concatenated with the LiDAR pillar map.
+
+Why this rather than painting points with image features or a depth-distribution
+lift (LSS):
+
+* it gives a camera-only model for free (the same lift without LiDAR), which the
+  results table needs, and fusion is then a plain channel concatenation;
+* it has no data-dependent shapes and no scatter of camera features: the sample
+  locations depend only on the calibration, so the graph is the same for 0 or
+  200k points and exports to standard ONNX ops (MatMul, Div, GridSample);
+* it is cheap: cells x heights x cameras bilinear reads, independent of the
+  number of LiDAR points, and run at a coarser stride than the pillars since
+  camera features are coarse anyway.
+
+Its weakness (no depth reasoning: a feature smears along each camera ray) is what
+the LiDAR half of the fusion fixes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional
+from torchvision.ops import Conv2dNormActivation
+
+from perceive.geometry.camera import DISTORTION_VALID_RANGE
+from perceive.models.config import CameraConfig, FusionConfig, GridConfig
+
+
+def project_to_cameras(
+    xyz: torch.Tensor,
+    intrinsics: torch.Tensor,
+    extrinsics: torch.Tensor,
+    width: int,
+    height: int,
+    min_depth: float = 1e-6,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Project vehicle-frame points into cameras with the Waymo distortion model (global shutter).
+
+    The torch twin of :func:`perceive.geometry.camera.project_points`, batched over
+    frames and cameras, without matrix inversion (extrinsics are rigid).
+
+    Args:
+        xyz: (S, 3) float32 points, vehicle frame, metres (shared by all frames).
+        intrinsics: (B, C, 9) float32 ``f_u, f_v, c_u, c_v, k1, k2, p1, p2, k3``, pixels.
+        extrinsics: (B, C, 4, 4) float32 camera frame -> vehicle frame.
+        width, height: image size the intrinsics refer to, pixels.
+        min_depth: points nearer than this along the optical axis are invalid, metres.
+
+    Returns:
+        ``uv`` (B, C, S, 2) float32 pixels (u right, v down, pixel centres at integer + 0.5),
+        ``depth`` (B, C, S) float32 metres along the optical axis, and ``valid`` (B, C, S)
+        bool: in front of the camera, distortion factor in range, inside the image.
+    """
+    rot = extrinsics[..., :3, :3]
+    trans = extrinsics[..., :3, 3]
+    # Vehicle -> camera: R^T (p - t); as row vectors (p - t) @ R.
+    cam = torch.matmul(xyz.unsqueeze(0).unsqueeze(0) - trans.unsqueeze(2), rot)
+    depth = cam[..., 0]
+    front = depth > min_depth
+    safe = torch.where(front, depth, torch.ones_like(depth))
+    un = -cam[..., 1] / safe
+    vn = -cam[..., 2] / safe
+    k = intrinsics.unsqueeze(2)
+    fu, fv, cu, cv = k[..., 0], k[..., 1], k[..., 2], k[..., 3]
+    k1, k2, p1, p2, k3 = k[..., 4], k[..., 5], k[..., 6], k[..., 7], k[..., 8]
+    r2 = un * un + vn * vn
+    d = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    ud = un * d + 2.0 * p1 * un * vn + p2 * (r2 + 2.0 * un * un)
+    vd = vn * d + p1 * (r2 + 2.0 * vn * vn) + 2.0 * p2 * un * vn
+    u = fu * ud + cu
+    v = fv * vd + cv
+    lo, hi = DISTORTION_VALID_RANGE
+    valid = front & (d >= lo) & (d <= hi) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    return torch.stack([u, v], dim=-1), depth, valid
+
+
+class CameraToBEV(nn.Module):
+    """Lift per-camera feature maps to a BEV map by projecting cell centres and sampling.
+
+    Args:
+        grid: the pillar grid; the lift works on cells of ``fusion.bev_stride`` pillars.
+        fusion: heights, output channels, minimum depth.
+        camera: image size (the intrinsics' pixel frame).
+        in_channels: channels of the camera feature maps.
+    """
+
+    def __init__(
+        self, *, grid: GridConfig, fusion: FusionConfig, camera: CameraConfig, in_channels: int
+    ) -> None:
+        super().__init__()
+        self.fusion = fusion
+        self.width, self.height = camera.image_size
+        ny, nx = grid.shape
+        self.out_shape = (ny, nx)
+        s = fusion.bev_stride
+        self.ly, self.lx = ny // s, nx // s
+        r = grid.point_cloud_range
+        vx, vy = grid.voxel_size[0] * s, grid.voxel_size[1] * s
+        xs = r[0] + (torch.arange(self.lx, dtype=torch.float64) + 0.5) * vx
+        ys = r[1] + (torch.arange(self.ly, dtype=torch.float64) + 0.5) * vy
+        zs = torch.tensor(fusion.heights, dtype=torch.float64)
+        z, y, x = torch.meshgrid(zs, ys, xs, indexing="ij")
+        # (Z * ly * lx, 3) sample points, height-major.
+        self.register_buffer(
+            "samples", torch.stack([x, y, z], dim=-1).reshape(-1, 3).float(), persistent=False
+        )
+        self.reduce = Conv2dNormActivation(
+            in_channels * len(fusion.heights), fusion.bev_channels, kernel_size=1
+        )
+        self.out_channels = fusion.bev_channels
+
+    def sample(
+        self, features: torch.Tensor, intrinsics: torch.Tensor, extrinsics: torch.Tensor
+    ) -> torch.Tensor:
+        """The camera features at every lift cell and height, averaged over the cameras seeing it.
+
+        Args:
+            features: (B, C, F, h, w) float32 feature maps of the C cameras.
+            intrinsics: (B, C, 9) float32 for the model's image size.
+            extrinsics: (B, C, 4, 4) float32 camera -> vehicle.
+
+        Returns:
+            (B, F * Z, ly, lx) float32, channel ``f * Z + z`` the feature f at height z; zero
+            where no camera sees the point.
+        """
+        b, c, f, h, w = features.shape
+        uv, _, valid = project_to_cameras(
+            self.samples, intrinsics, extrinsics, self.width, self.height, self.fusion.min_depth
+        )
+        # Pixel -> grid_sample coordinates (align_corners=False: -1 and 1 are the image borders).
+        scale = uv.new_tensor([2.0 / self.width, 2.0 / self.height])
+        norm = uv * scale - 1.0
+        norm = torch.where(valid.unsqueeze(-1), norm, torch.full_like(norm, -2.0))
+        sampled = functional.grid_sample(
+            features.reshape(b * c, f, h, w),
+            norm.reshape(b * c, 1, -1, 2),
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=False,
+        )
+        weight = valid.to(sampled.dtype)
+        sampled = sampled.reshape(b, c, f, -1) * weight.unsqueeze(2)
+        count = weight.sum(dim=1).clamp(min=1.0)
+        bev = sampled.sum(dim=1) / count.unsqueeze(1)
+        return bev.reshape(b, f * len(self.fusion.heights), self.ly, self.lx)
+
+    def forward(
+        self, features: torch.Tensor, intrinsics: torch.Tensor, extrinsics: torch.Tensor
+    ) -> torch.Tensor:
+        """Lift: :meth:`sample`, a 1x1 convolution over features x heights, upsampling.
+
+        Args:
+            features: (B, C, F, h, w) float32 feature maps of the C cameras.
+            intrinsics: (B, C, 9) float32 for the model's image size.
+            extrinsics: (B, C, 4, 4) float32 camera -> vehicle.
+
+        Returns:
+            (B, bev_channels, ny, nx) float32 on the pillar grid.
+        """
+        bev = self.reduce(self.sample(features, intrinsics, extrinsics))
+        if (self.ly, self.lx) != self.out_shape:
+            bev = functional.interpolate(
+                bev, size=self.out_shape, mode="bilinear", align_corners=False
+            )
+        return bev

@@ -1,0 +1,84 @@
+import numpy as np
+import torch
+
+from perceive.datasets.waymo.fixtures import camera_calibration
+from perceive.geometry.camera import project_points
+from perceive.models.config import CameraConfig, FusionConfig, GridConfig
+from perceive.models.fusion import CameraToBEV, project_to_cameras
+
+W, H = 64, 48
+CAMS = ("FRONT", "SIDE_LEFT", "FRONT_RIGHT")
+
+
+def calibs():
+    cals = [camera_calibration(n, W, H) for n in CAMS]
+    intr = torch.tensor(np.stack([c.intrinsic for c in cals]), dtype=torch.float32)
+    ext = torch.tensor(np.stack([c.extrinsic for c in cals]), dtype=torch.float32)
+    return cals, intr, ext
+
+
+def test_projection_matches_the_numpy_waymo_model():
+    cals, intr, ext = calibs()
+    rng = np.random.default_rng(0)
+    xyz = rng.uniform([-30, -30, -2], [30, 30, 4], (2000, 3))
+    uv, depth, valid = project_to_cameras(
+        torch.tensor(xyz, dtype=torch.float32), intr[None], ext[None], W, H
+    )
+    for i, cal in enumerate(cals):
+        ref_uv, ref_depth, ref_valid = project_points(xyz, cal.intrinsic, cal.extrinsic, W, H)
+        assert valid[0, i].sum() > 20
+        # Points right on an edge may flip validity in float32; allow a handful.
+        assert (valid[0, i].numpy() != ref_valid).sum() <= 3
+        both = valid[0, i].numpy() & ref_valid
+        np.testing.assert_allclose(uv[0, i].numpy()[both], ref_uv[both], atol=2e-3)
+        np.testing.assert_allclose(depth[0, i].numpy(), ref_depth, rtol=1e-5, atol=1e-4)
+
+
+def lift(stride=1):
+    grid = GridConfig(
+        point_cloud_range=(-16.0, -16.0, -2.0, 16.0, 16.0, 4.0), voxel_size=(1.0, 1.0)
+    )
+    fusion = FusionConfig(heights=(0.5, 1.5), bev_channels=4, bev_stride=stride)
+    camera = CameraConfig(cameras=CAMS, image_size=(W, H), channels=(4, 4, 4), blocks=(0, 0, 0))
+    return CameraToBEV(grid=grid, fusion=fusion, camera=camera, in_channels=2).eval()
+
+
+def test_lift_reads_features_where_cells_project_and_is_zero_elsewhere():
+    m = lift()
+    _, intr, ext = calibs()
+    feats = torch.zeros(1, len(CAMS), 2, H // 8, W // 8)
+    feats[:, :, 0] = 1.0  # channel 0 constant one: marks visibility
+    feats[0, 0, 1] = 2.0  # channel 1: 2 in FRONT only
+    raw = m.sample(feats, intr[None], ext[None])
+    assert raw.shape == (1, 2 * 2, 32, 32)
+    xyz = m.samples.numpy().astype(np.float64)
+    cals, _, _ = calibs()
+    counts = np.zeros(len(xyz))
+    interior = np.zeros(len(xyz), bool)  # seen by a camera away from its border half-cell
+    for cal in cals:
+        uv, _, v = cal.project(xyz)
+        counts += v
+        interior |= v & np.all((uv >= 4) & (uv <= [W - 4, H - 4]), axis=1)
+    front_uv, _, front = cals[0].project(xyz)
+    vis = raw[0, 0:2].reshape(-1).numpy()  # channel 0 at both heights, height-major like samples
+    seen = counts > 0
+    assert interior.sum() > 50
+    # Channel 0 reads 1 at interior points, a bilinear blend with the zero padding near
+    # borders, and exactly 0 where no camera sees the point.
+    np.testing.assert_allclose(vis[interior & (counts == 1)], 1.0, atol=1e-5)
+    assert np.all((vis[seen] > 0) & (vis[seen] <= 1 + 1e-5))
+    assert np.all(vis[~seen] == 0)
+    # Channel 1 is 2 in FRONT only: the mean over the cameras seeing the point.
+    ch1 = raw[0, 2:4].reshape(-1).numpy()
+    ok = front & np.all((front_uv >= 4) & (front_uv <= [W - 4, H - 4]), axis=1)
+    assert ok.sum() > 20
+    np.testing.assert_allclose(ch1[ok], 2.0 / counts[ok], atol=1e-5)
+    assert np.all(ch1[~front] == 0)
+
+
+def test_lift_output_is_on_the_pillar_grid_for_any_stride():
+    _, intr, ext = calibs()
+    feats = torch.randn(2, len(CAMS), 2, H // 8, W // 8)
+    for stride in (1, 2, 4):
+        out = lift(stride)(feats, intr[None].repeat(2, 1, 1), ext[None].repeat(2, 1, 1, 1))
+        assert out.shape == (2, 4, 32, 32)
