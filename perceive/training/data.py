@@ -315,6 +315,10 @@ def make_sample(
     )
 
 
+#: Segments a direct (v1/v2) source keeps open per process (least recently used closed).
+MAX_OPEN_SEGMENTS = 32
+
+
 class FrameSource(Protocol):
     """Random access to frames in cached form (what :class:`FrameDataset` reads)."""
 
@@ -368,9 +372,12 @@ class V1Source:
 
         if self._pid != os.getpid():  # forked into a worker: do not share descriptors
             self._open, self._pid = {}, os.getpid()
-        seg = self._open.get(file_index)
+        seg = self._open.pop(file_index, None)
         if seg is None:
-            seg = self._open[file_index] = waymo.open(self.paths[file_index])
+            seg = waymo.open(self.paths[file_index])
+        self._open[file_index] = seg  # most recently used last
+        while len(self._open) > MAX_OPEN_SEGMENTS:
+            self._open.pop(next(iter(self._open))).close()
         return seg
 
     def __getitem__(self, index: int) -> CachedFrame:
@@ -417,9 +424,12 @@ class V2Source:
         if self._pid != os.getpid():
             self._open, self._pid = {}, os.getpid()
         f = int(np.searchsorted(self._starts, index, side="right") - 1)
-        seg = self._open.get(f)
+        seg = self._open.pop(f, None)
         if seg is None:
-            seg = self._open[f] = v2.open_v2(self.root, self.segments[f], split=self.split)
+            seg = v2.open_v2(self.root, self.segments[f], split=self.split)
+        self._open[f] = seg  # most recently used last
+        while len(self._open) > MAX_OPEN_SEGMENTS:
+            self._open.pop(next(iter(self._open)))
         return CachedFrame.from_frame(seg[index - int(self._starts[f])])
 
     def __getstate__(self) -> dict:

@@ -209,3 +209,15 @@ def test_cache_v1_and_v2_datasets_give_identical_samples(v1_dir: Path, tmp_path:
             for f in dataclasses.fields(Sample):
                 x, y = getattr(a, f.name), getattr(b, f.name)
                 assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y, f.name
+
+
+def test_direct_source_bounds_open_files(v1_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import perceive.training.data as data
+
+    monkeypatch.setattr(data, "MAX_OPEN_SEGMENTS", 1)
+    src = data.V1Source(v1_dir)
+    order = [0, 3, 1, 4, 2]
+    got = [src[i] for i in order]
+    assert len(src._open) == 1
+    assert [g.segment for g in got] == ["a", "b", "a", "b", "a"]
+    assert got[2] == CachedFrame.from_frame(_frames(3, "a")[1])
