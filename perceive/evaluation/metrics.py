@@ -290,32 +290,38 @@ def average_precision(
     r = np.asarray(recall, np.float32).reshape(-1)
     if p.shape != r.shape:
         raise ValueError(f"precision {p.shape} and recall {r.shape} differ in shape")
-    if p.size == 0:
+    if p.size == 0 or not (r > 0).any():
         return 0.0
-    best: dict[float, np.float32] = {0.0: np.float32(1.0)}
-    for pi, ri in zip(p, r, strict=True):
-        key = float(ri)
-        best[key] = max(best.get(key, np.float32(0.0)), pi)
-    delta = np.float32(recall_delta)
-    eps = np.float32(1e-6)
-    points: list[tuple[np.float32, np.float32]] = []  # (precision, recall), recall descending
-    last = np.float32(min(best))
-    running = np.float32(0.0)
-    for rec in sorted(best, reverse=True):
-        rec32 = np.float32(rec)
-        while last - rec32 > delta + eps:
-            last = np.float32(last - delta)
+    # Highest precision per recall value, and the point (0, 1).
+    order = np.argsort(r, kind="stable")
+    uniq, first = np.unique(r[order], return_index=True)
+    best = np.maximum.reduceat(p[order], first)
+    if uniq[0] == 0.0:
+        best[0] = max(best[0], np.float32(1.0))
+    else:
+        uniq = np.concatenate([[np.float32(0.0)], uniq])
+        best = np.concatenate([[np.float32(1.0)], best])
+
+    def f32(x: float) -> float:  # round to float32, as the official float arithmetic does
+        return float(np.float32(x))
+
+    delta = f32(recall_delta)
+    gap = f32(delta + f32(1e-6))
+    points: list[tuple[float, float]] = []  # (precision, recall), recall descending
+    last = 0.0
+    running = 0.0
+    for rec, prec in zip(uniq[::-1].tolist(), best[::-1].tolist(), strict=True):
+        while f32(last - rec) > gap:
+            last = f32(last - delta)
             points.append((running, last))
-        running = max(running, best[rec])
-        points.append((running, rec32))
-        last = rec32
-    if len(points) < 2:
-        return 0.0
+        running = max(running, prec)
+        points.append((running, rec))
+        last = rec
     points[-1] = (points[-2][0], points[-1][1])
-    area = np.float32(0.0)
+    area = 0.0
     for (p0, r0), (p1, r1) in itertools.pairwise(points):
-        area = np.float32(float(area) + 0.5 * (float(r0) - float(r1)) * (float(p0) + float(p1)))
-    return float(area)
+        area = f32(area + 0.5 * f32(r0 - r1) * f32(p0 + p1))
+    return area
 
 
 def _heading_accuracy(pred_heading: np.ndarray, gt_heading: np.ndarray) -> np.ndarray:
@@ -401,13 +407,16 @@ def _same_frame_type_pairs(pk: np.ndarray, gk: np.ndarray) -> tuple[np.ndarray, 
     return pi, gi
 
 
-def _may_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(K,) bool: boxes a[k] and b[k] have meeting bounding circles and height intervals."""
+def _may_overlap(a: np.ndarray, ia: np.ndarray, b: np.ndarray, ib: np.ndarray) -> np.ndarray:
+    """(K,) bool: boxes ``a[ia[k]]`` and ``b[ib[k]]`` have meeting bounding circles and
+    height intervals (otherwise their IoU is 0)."""
     ra = 0.5 * np.hypot(a[:, 3], a[:, 4])
     rb = 0.5 * np.hypot(b[:, 3], b[:, 4])
-    d2 = (a[:, 0] - b[:, 0]) ** 2 + (a[:, 1] - b[:, 1]) ** 2
-    dz = np.abs(a[:, 2] - b[:, 2])
-    return (d2 <= (ra + rb) ** 2) & (dz <= 0.5 * (a[:, 5] + b[:, 5]))
+    d2 = (a[ia, 0] - b[ib, 0]) ** 2 + (a[ia, 1] - b[ib, 1]) ** 2
+    r = ra[ia] + rb[ib]
+    ok = d2 <= r * r
+    dz = np.abs(a[ia, 2] - b[ib, 2])
+    return ok & (dz <= 0.5 * (a[ia, 5] + b[ib, 5]))
 
 
 def _dims_ok(b: np.ndarray) -> np.ndarray:
@@ -474,14 +483,14 @@ def evaluate_detections(
             np.add.at(gt_count[:, li], sh[m & (g_diff <= lv)], 1.0)
 
     # Matchable pairs: same frame and type, IoU at or above the type's threshold.
-    cand_p = np.nonzero(live & (p_tshard >= 0))[0]
-    cand_g = np.nonzero(g_tshard >= 0)[0]
+    cand_p = np.nonzero(live & (p_tshard >= 0) & _dims_ok(P.boxes))[0]
+    cand_g = np.nonzero((g_tshard >= 0) & _dims_ok(g_boxes))[0]
     pi, gi = _same_frame_type_pairs(
         P.frame[cand_p] * (_NUM_TYPES + 1) + P.type[cand_p],
         g_frame[cand_g] * (_NUM_TYPES + 1) + g_type[cand_g],
     )
     pi, gi = cand_p[pi], cand_g[gi]
-    near = _may_overlap(P.boxes[pi], g_boxes[gi]) & _dims_ok(P.boxes[pi]) & _dims_ok(g_boxes[gi])
+    near = _may_overlap(P.boxes, pi, g_boxes, gi)
     pi, gi = pi[near], gi[near]
     iou = box_iou_3d_pairs(P.boxes[pi], g_boxes[gi]).astype(np.float32)
     thr = np.asarray(cfg.iou_thresholds, np.float32)[P.type[pi] - 1]
@@ -605,62 +614,78 @@ def _match_shard_edges(
     # One prediction, one ground truth: matched at every cutoff the prediction passes.
     s = np.nonzero(single)[0]
     np.add.at(acc, (shard[s], p_cut[pe[s]]), stats[s])
-    # Larger components: Hungarian matching at each cutoff where one of their predictions enters.
+    # Larger components: Hungarian matching at each cutoff where one of their predictions
+    # enters. Number each component's predictions (rows, by decreasing cutoff, then
+    # score) and ground truths (columns) with a few global sorts.
     rest = np.nonzero(~single)[0]
     if rest.size == 0:
         return
-    rest = rest[np.argsort(comp[rest], kind="stable")]
-    bounds = np.nonzero(np.diff(comp[rest]))[0] + 1
-    for group in np.split(rest, bounds):
+    rc, rp, rg = comp[rest], pe[rest], ge[rest]
+    order = np.lexsort((rp, -p_score[rp].astype(np.float64), -p_cut[rp], rc))
+    rest, rc, rp, rg = rest[order], rc[order], rp[order], rg[order]
+    starts = np.r_[0, np.nonzero(np.diff(rc))[0] + 1]
+    group_of = np.cumsum(np.r_[False, rc[1:] != rc[:-1]])
+    new_row = np.r_[True, (rp[1:] != rp[:-1]) | (rc[1:] != rc[:-1])]
+    row_id = np.cumsum(new_row) - 1
+    row = row_id - row_id[starts][group_of]
+    by_gt = np.lexsort((rg, rc))
+    new_col = np.r_[True, (rg[by_gt][1:] != rg[by_gt][:-1]) | (rc[by_gt][1:] != rc[by_gt][:-1])]
+    col_id = np.cumsum(new_col) - 1
+    col = np.empty_like(col_id)
+    col[by_gt] = col_id - col_id[np.searchsorted(rc[by_gt], rc[by_gt], side="left")]
+    ends = np.r_[starts[1:], rest.size]
+    cut_of_edge = p_cut[rp]
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
         _match_component(
             acc,
-            pe[group],
-            ge[group],
-            weight[group],
-            stats[group],
-            int(shard[group[0]]),
-            p_cut,
-            p_score,
+            row[a:b],
+            col[a:b],
+            cut_of_edge[a:b],
+            weight[rest[a:b]],
+            stats[rest[a:b]],
+            int(shard[rest[a]]),
         )
 
 
 def _match_component(
     acc: np.ndarray,
-    pe: np.ndarray,
-    ge: np.ndarray,
+    row: np.ndarray,
+    col: np.ndarray,
+    cut: np.ndarray,
     weight: np.ndarray,
     stats: np.ndarray,
     shard: int,
-    p_cut: np.ndarray,
-    p_score: np.ndarray,
 ) -> None:
-    """Match one connected component at every cutoff where its matching can change."""
-    preds, pr = np.unique(pe, return_inverse=True)
-    gts, gr = np.unique(ge, return_inverse=True)
-    # Predictions by decreasing cutoff index (then score): prefixes are the cutoff sets.
-    order = np.lexsort((-p_score[preds].astype(np.float64), -p_cut[preds]))
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    n_p, n_g = preds.size, gts.size
+    """Match one connected component at every cutoff where its matching can change.
+
+    Args:
+        acc: (S, C, 5) differences of matched statistics per shard and cutoff.
+        row: (E,) each pair's prediction, numbered 0.. by decreasing cutoff index.
+        col: (E,) each pair's ground truth, numbered 0...
+        cut: (E,) the cutoff index of each pair's prediction.
+        weight: (E,) quantised IoU of each pair.
+        stats: (E, 5) statistics each pair adds when matched.
+        shard: the component's shard.
+    """
+    n_p, n_g = int(row[-1]) + 1, int(col.max()) + 1
     w = np.zeros((n_p, n_g))
-    w[rank[pr], gr] = weight
+    w[row, col] = weight
     valid = np.zeros((n_p, n_g), bool)
-    valid[rank[pr], gr] = True
+    valid[row, col] = True
     st = np.zeros((n_p, n_g, stats.shape[1]))
-    st[rank[pr], gr] = stats
-    cuts = p_cut[preds][order]
+    st[row, col] = stats
+    cuts = np.empty(n_p, np.int64)
+    cuts[row] = cut
+    # Prefix ends: the last prediction of each distinct cutoff index.
+    ends = (np.nonzero(np.r_[cuts[1:] != cuts[:-1], True])[0] + 1).tolist()
     prev = np.zeros(stats.shape[1])
-    k = 0
-    while k < n_p:
-        j = cuts[k]
-        while k < n_p and cuts[k] == j:
-            k += 1
+    for k in ends:
         if n_g == 1:
             r = int(np.argmax(w[:k, 0]))
-            cur = st[r, 0] if valid[r, 0] else np.zeros_like(prev)
+            cur = st[r, 0]
         else:
             rows, cols = linear_sum_assignment(w[:k], maximize=True)
             m = valid[rows, cols]
             cur = st[rows[m], cols[m]].sum(axis=0)
-        acc[shard, j] += cur - prev
+        acc[shard, cuts[k - 1]] += cur - prev
         prev = cur

@@ -33,33 +33,53 @@ def objects_to_proto(frames: Iterable[FrameDetections]) -> pb.Objects:
     msg = pb.Objects()
     for fr in frames:
         b = fr.boxes
-        for i in range(len(b)):
+        n = len(b)
+        if n == 0:
+            continue
+        rows = np.concatenate([b.center, b.size, b.heading[:, None]], axis=1).tolist()
+        types = b.type.tolist()
+        ids = b.ids.tolist()
+        diff = b.difficulty.tolist()
+        npts = b.num_lidar_points.tolist()
+        ntop = b.num_top_lidar_points.tolist()
+        motion = np.concatenate([b.speed, b.accel], axis=1)
+        has_motion = motion.any(axis=1).tolist()
+        motion_rows = motion.tolist()
+        scores = fr.scores.tolist()
+        nlz = fr.overlap_with_nlz.tolist()
+        ctx, ts, cam = fr.context_name, fr.timestamp_us, fr.camera_name
+        for i in range(n):
             o = msg.objects.add()
             label = o.object
             box = label.box
-            box.center_x, box.center_y, box.center_z = (float(v) for v in b.center[i])
-            box.length, box.width, box.height = (float(v) for v in b.size[i])
-            box.heading = float(b.heading[i])
-            label.type = int(b.type[i])
-            if b.ids[i]:
-                label.id = str(b.ids[i])
-            if b.difficulty[i]:
-                label.detection_difficulty_level = int(b.difficulty[i])
-            if b.num_lidar_points[i]:
-                label.num_lidar_points_in_box = int(b.num_lidar_points[i])
-            if b.num_top_lidar_points[i]:
-                label.num_top_lidar_points_in_box = int(b.num_top_lidar_points[i])
-            if np.any(b.speed[i]) or np.any(b.accel[i]):
+            (
+                box.center_x,
+                box.center_y,
+                box.center_z,
+                box.length,
+                box.width,
+                box.height,
+                box.heading,
+            ) = rows[i]
+            label.type = types[i]
+            if ids[i]:
+                label.id = str(ids[i])
+            if diff[i]:
+                label.detection_difficulty_level = diff[i]
+            if npts[i]:
+                label.num_lidar_points_in_box = npts[i]
+            if ntop[i]:
+                label.num_top_lidar_points_in_box = ntop[i]
+            if has_motion[i]:
                 m = label.metadata
-                m.speed_x, m.speed_y, m.speed_z = (float(v) for v in b.speed[i])
-                m.accel_x, m.accel_y, m.accel_z = (float(v) for v in b.accel[i])
-            o.score = float(fr.scores[i])
-            if fr.overlap_with_nlz[i]:
+                m.speed_x, m.speed_y, m.speed_z, m.accel_x, m.accel_y, m.accel_z = motion_rows[i]
+            o.score = scores[i]
+            if nlz[i]:
                 o.overlap_with_nlz = True
-            o.context_name = fr.context_name
-            o.frame_timestamp_micros = fr.timestamp_us
-            if fr.camera_name:
-                o.camera_name = fr.camera_name
+            o.context_name = ctx
+            o.frame_timestamp_micros = ts
+            if cam:
+                o.camera_name = cam
     return msg
 
 
@@ -78,35 +98,49 @@ def objects_from_proto(msg: pb.Objects, source: str | Path | None = None) -> lis
         DataError: an object has no box, or a non-finite box value or score.
     """
     n = len(msg.objects)
-    box = np.empty((n, 7))
-    meta = np.zeros((n, 6))
-    typ = np.empty(n, np.int8)
-    diff = np.empty(n, np.int8)
-    npts = np.empty(n, np.int32)
-    ntop = np.empty(n, np.int32)
-    score = np.empty(n, np.float32)
-    nlz = np.empty(n, bool)
+    box_rows: list[tuple[float, ...]] = []
+    meta_rows: list[tuple[float, ...]] = []
+    label_rows: list[tuple[int, int, int, int]] = []
+    score_rows: list[float] = []
+    nlz_rows: list[bool] = []
     ids: list[str] = []
     keys: dict[tuple[str, int, int], int] = {}
-    frame_of = np.empty(n, np.int64)
+    frame_rows: list[int] = []
+    no_motion = (0.0,) * 6
     for i, o in enumerate(msg.objects):
         lab = o.object
         if not lab.HasField("box"):
             raise DataError(f"object {i} has no box", path=source, record=i, field="object.box")
         b = lab.box
-        box[i] = (b.center_x, b.center_y, b.center_z, b.length, b.width, b.height, b.heading)
+        box_rows.append(
+            (b.center_x, b.center_y, b.center_z, b.length, b.width, b.height, b.heading)
+        )
         if lab.HasField("metadata"):
             m = lab.metadata
-            meta[i] = (m.speed_x, m.speed_y, m.speed_z, m.accel_x, m.accel_y, m.accel_z)
-        typ[i] = lab.type
-        diff[i] = lab.detection_difficulty_level
-        npts[i] = lab.num_lidar_points_in_box
-        ntop[i] = lab.num_top_lidar_points_in_box
+            meta_rows.append((m.speed_x, m.speed_y, m.speed_z, m.accel_x, m.accel_y, m.accel_z))
+        else:
+            meta_rows.append(no_motion)
+        label_rows.append(
+            (
+                lab.type,
+                lab.detection_difficulty_level,
+                lab.num_lidar_points_in_box,
+                lab.num_top_lidar_points_in_box,
+            )
+        )
         ids.append(lab.id)
-        score[i] = o.score
-        nlz[i] = o.overlap_with_nlz
+        score_rows.append(o.score)
+        nlz_rows.append(o.overlap_with_nlz)
         key = (o.context_name, int(o.camera_name), int(o.frame_timestamp_micros))
-        frame_of[i] = keys.setdefault(key, len(keys))
+        frame_rows.append(keys.setdefault(key, len(keys)))
+    box = np.array(box_rows, np.float64).reshape(n, 7)
+    meta = np.array(meta_rows, np.float64).reshape(n, 6)
+    lab_arr = np.array(label_rows, np.int64).reshape(n, 4)
+    typ, diff = lab_arr[:, 0].astype(np.int8), lab_arr[:, 1].astype(np.int8)
+    npts, ntop = lab_arr[:, 2].astype(np.int32), lab_arr[:, 3].astype(np.int32)
+    score = np.array(score_rows, np.float32).reshape(n)
+    nlz = np.array(nlz_rows, bool).reshape(n)
+    frame_of = np.array(frame_rows, np.int64).reshape(n)
     bad = ~np.isfinite(box).all(axis=1)
     if bad.any():
         i = int(np.argmax(bad))

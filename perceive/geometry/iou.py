@@ -53,6 +53,8 @@ _SY = np.array([1.0, 1.0, -1.0, -1.0])
 #: Axis (0 x, 1 y) and sign of the line of each side: ``coord[axis] = sign * half[axis]``.
 _SIDE_AXIS = np.array([1, 0, 1, 0])
 _SIDE_SIGN = np.array([1.0, -1.0, -1.0, 1.0])
+#: Index of the next corner (edge k ends at corner ``_NEXT[k]``).
+_NEXT = np.array([1, 2, 3, 0])
 #: Relative tolerance (of the rectangles' size) under which two edges lie on one line.
 _COINCIDENT_RTOL = 1e-8
 
@@ -68,7 +70,7 @@ def _near_sides(p0: np.ndarray, half: np.ndarray, tol: np.ndarray) -> np.ndarray
     line = (_SIDE_SIGN * half[:, _SIDE_AXIS])[:, None, :]
     t = tol[:, None, None]
     c0 = p0[..., _SIDE_AXIS]
-    c1 = np.roll(p0, -1, axis=1)[..., _SIDE_AXIS]
+    c1 = p0[:, _NEXT][..., _SIDE_AXIS]
     return (np.abs(c0 - line) <= t) & (np.abs(c1 - line) <= t)
 
 
@@ -128,7 +130,7 @@ def _clip_edges(
         ``(t0, t1)``: (K, 4) parameters along each edge of the part inside the
         rectangle; empty where ``t1 <= t0``.
     """
-    p1 = np.roll(p0, -1, axis=1)
+    p1 = p0[:, _NEXT]
     x0, y0, x1, y1 = p0[..., 0], p0[..., 1], p1[..., 0], p1[..., 1]
     dx, dy = x1 - x0, y1 - y0
     # The boundary runs +y on x = +l/2, -y on x = -l/2, -x on y = +w/2, +x on y = -w/2.
@@ -182,8 +184,17 @@ def rotated_rect_intersection(rect_a: np.ndarray, rect_b: np.ndarray) -> np.ndar
     pb = np.stack([bx, by], axis=-1)
     ux, uy = bx - cx, by - cy
     pb_in_a = np.stack([cr * ux + sr * uy, -sr * ux + cr * uy], axis=-1)
-    # Edge i of A and side j of B are on one line only if each lies on the other's.
-    on_ab = _near_sides(pa, half_b, tol) & _near_sides(pb_in_a, half_a, tol).transpose(0, 2, 1)
+    # Edge i of A and side j of B are on one line only if each lies on the other's. An
+    # edge of length L within tol of a line at both ends makes an angle theta with it,
+    # sin(theta) <= 2 tol / L, so only pairs with |sin(2 rel)| <= 4 tol / L_min can
+    # have such edges; the test runs on those alone.
+    on_ab = np.zeros((a.shape[0], 4, 4), bool)
+    shortest = np.minimum(half_a.min(axis=1), half_b.min(axis=1)) * 2.0
+    maybe = np.nonzero(np.abs(np.sin(2.0 * rel)) * shortest <= 8.0 * tol)[0]
+    if maybe.size:
+        on_ab[maybe] = _near_sides(pa[maybe], half_b[maybe], tol[maybe]) & _near_sides(
+            pb_in_a[maybe], half_a[maybe], tol[maybe]
+        ).transpose(0, 2, 1)
 
     total = np.zeros(a.shape[0])
     for corners, clip_frame_corners, half, on_side, keep in (
@@ -191,7 +202,7 @@ def rotated_rect_intersection(rect_a: np.ndarray, rect_b: np.ndarray) -> np.ndar
         (pb, pb_in_a, half_a, on_ab.transpose(0, 2, 1), False),
     ):
         t0, t1 = _clip_edges(clip_frame_corners, half, on_side, keep)
-        d = np.roll(corners, -1, axis=1) - corners
+        d = corners[:, _NEXT] - corners
         q0 = corners + t0[..., None] * d
         q1 = corners + t1[..., None] * d
         cross = q0[..., 0] * q1[..., 1] - q0[..., 1] * q1[..., 0]
