@@ -417,13 +417,23 @@ class VariantReport:
 
 
 def _evaluate_maph_l2(dets_per_frame: Sequence[Any], frames: Sequence[Frame]) -> float | None:
-    """mAPH LEVEL_2 of detections against the frames' labels with :mod:`perceive.evaluation`."""
+    """mAPH LEVEL_2 of detections against the frames' labels with :mod:`perceive.evaluation`
+    (None where that module is not installed)."""
     try:
-        from perceive.evaluation import evaluate_frames  # type: ignore[attr-defined]
+        from perceive.evaluation import (
+            FrameDetections,
+            evaluate_detections,
+            ground_truth_from_frames,
+        )
     except ImportError:
         return None
-    result = evaluate_frames([d.to_boxes3d() for d in dets_per_frame], [f.boxes for f in frames])
-    return float(result.maph_l2)
+    preds = []
+    for d, f in zip(dets_per_frame, frames, strict=True):
+        b = d.to_boxes3d()
+        preds.append(
+            FrameDetections.from_arrays(f.segment, f.timestamp_us, d.boxes, d.scores, b.type)
+        )
+    return float(evaluate_detections(preds, ground_truth_from_frames(frames)).mean_aph_l2)
 
 
 def compare_variants(

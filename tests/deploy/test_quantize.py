@@ -158,6 +158,9 @@ def test_compare_variants_reports_each_precision(standin_onnx: Path, tmp_path: P
     for r in reports:
         assert r.latency_ms_p50 is not None and r.latency_ms_p50 > 0 and r.size_mb > 0
     assert reports[0].max_score_diff is None
+    # mAPH L2 from perceive.evaluation against the generated frames' labels
+    assert all(r.maph_l2 is not None and 0.0 <= r.maph_l2 <= 1.0 for r in reports)
+    assert reports[0].maph_l2_change == 0.0
     assert all(r.max_score_diff is not None and r.max_score_diff < 0.2 for r in reports[1:])
     table = format_variant_table(reports)
     assert table.count("\n") == 4 and "int8" in table
