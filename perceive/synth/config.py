@@ -51,9 +51,9 @@ class LidarConfig:
     """Probability that a return is lost at random (besides the weak-signal model)."""
     weak_signal: bool = True
     """Lose returns of dark surfaces at long range (reflectivity x cos(incidence) / range^2)."""
-    detection_range: float = 60.0
-    """Range, metres, at which a surface of reflectivity 1 seen head-on is at the detection
-    threshold times 100 (sets the weak-signal model's scale)."""
+    detection_range: float = 40.0
+    """Range, metres, at which a surface of reflectivity 0.05 (black paint, dark cloth) seen
+    head-on is at the detection threshold; the signal falls with the square of the range."""
     second_returns: bool = True
     """Add second returns where a beam partly passes an object edge or a thin structure."""
     edge_jump: float = 1.0

@@ -218,7 +218,7 @@ def scan_laser(
             )
             refl[ok], inst[ok] = r_, i_
         cos_inc = np.abs((hits.normal * d).sum(1)).astype(np.float32)
-        lambert = 0.2 + 0.8 * cos_inc
+        lambert = 0.35 + 0.65 * cos_inc
         if config.weak_signal:
             signal = energy * refl * lambert * (config.detection_range / np.maximum(t, 1e-3)) ** 2
             p = np.clip(signal / SIGNAL_THRESHOLD - 0.5, 0.0, 1.0)
