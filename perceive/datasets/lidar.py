@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from perceive.datasets.types import LaserCalibration, PointCloud, RangeImage, laser_id
-from perceive.geometry.range_image import column_azimuths, polar_to_vehicle
+from perceive.geometry.range_image import pixels_to_vehicle
 
 
 def range_image_to_point_cloud(
@@ -27,30 +27,37 @@ def range_image_to_point_cloud(
     """
     values = range_image.values
     h, w = range_image.shape
-    rng = values[..., 0]
-    mask = rng > 0
-    rows, cols = np.nonzero(mask)
-    incl = calibration.inclinations(h)
-    az = column_azimuths(w, calibration.extrinsic)
-    # Only the pixels that are points are converted (cheaper than the full image).
-    pts = polar_to_vehicle(
-        rng[rows, cols],
-        incl[rows],
-        az[cols],
+    flat = values.reshape(-1, values.shape[-1])
+    idx = np.flatnonzero(flat[:, 0] > 0)
+    rows, cols = np.divmod(idx, w)
+    v = flat[idx]  # one gather of all four channels
+    pose = None
+    if pixel_pose is not None:
+        pose = np.asarray(pixel_pose).reshape(-1, 6)[idx]
+    pts = pixels_to_vehicle(
+        v[:, 0],
+        rows,
+        cols,
+        calibration.inclinations(h),
+        w,
         calibration.extrinsic,
-        pixel_pose=None if pixel_pose is None else np.asarray(pixel_pose)[rows, cols],
+        pixel_pose=pose,
         frame_pose=frame_pose,
     )
     cp = range_image.camera_projection
-    n = rows.size
+    n = idx.size
     return PointCloud(
         xyz=pts,
-        intensity=values[rows, cols, 1].astype(np.float32),
-        elongation=values[rows, cols, 2].astype(np.float32),
-        nlz=values[rows, cols, 3] > 0,
+        intensity=v[:, 1].astype(np.float32),  # copies: contiguous columns
+        elongation=v[:, 2].astype(np.float32),
+        nlz=v[:, 3] > 0,
         laser=np.full(n, laser_id(range_image.laser), np.uint8),
         return_index=np.full(n, range_image.return_index, np.uint8),
-        range=rng[rows, cols].astype(np.float32),
+        range=v[:, 0].astype(np.float32),
         pixel=np.stack([rows, cols], axis=1).astype(np.int32),
-        camera_projection=(cp[rows, cols].astype(np.int32) if cp is not None else np.zeros((n, 6), np.int32)),
+        camera_projection=(
+            cp.reshape(-1, 6)[idx].astype(np.int32)
+            if cp is not None
+            else np.zeros((n, 6), np.int32)
+        ),
     )

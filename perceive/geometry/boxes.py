@@ -69,7 +69,11 @@ def points_in_boxes(
     lx = c * d[..., 0] + s * d[..., 1]
     ly = -s * d[..., 0] + c * d[..., 1]
     half = 0.5 * size[None] + margin
-    return (np.abs(lx) <= half[..., 0]) & (np.abs(ly) <= half[..., 1]) & (np.abs(d[..., 2]) <= half[..., 2])
+    return (
+        (np.abs(lx) <= half[..., 0])
+        & (np.abs(ly) <= half[..., 1])
+        & (np.abs(d[..., 2]) <= half[..., 2])
+    )
 
 
 def wrap_angle(angle: np.ndarray) -> np.ndarray:

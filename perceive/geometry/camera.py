@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from perceive.geometry.transforms import affine
+
 #: The reference toolkit treats a radial distortion factor outside this range as invalid.
 DISTORTION_VALID_RANGE = (0.8, 1.2)
 
@@ -35,7 +37,7 @@ def project_points(
         raise ValueError(f"intrinsic must have 9 values, got {k.shape[0]}")
     fu, fv, cu, cv, k1, k2, p1, p2, k3 = k
     vehicle_to_cam = np.linalg.inv(np.asarray(extrinsic, dtype=np.float64))
-    pc = xyz @ vehicle_to_cam[:3, :3].T + vehicle_to_cam[:3, 3]
+    pc = affine(xyz, vehicle_to_cam[:3, :3], vehicle_to_cam[:3, 3])
     depth = pc[:, 0]
     front = depth > 0
     safe = np.where(front, depth, 1.0)

@@ -8,7 +8,9 @@ import pytest
 from perceive.geometry.range_image import (
     beam_inclinations,
     column_azimuths,
+    pixels_to_vehicle,
     points_to_range_image_coords,
+    polar_to_vehicle,
     range_image_to_points,
 )
 from perceive.geometry.transforms import euler_to_rotation, invert_transform, make_transform
@@ -68,3 +70,23 @@ def test_identity_pixel_pose_equal_to_frame_pose_changes_nothing() -> None:
     a = range_image_to_points(r, np.eye(4), np.array([0.1, -0.1]))
     b = range_image_to_points(r, np.eye(4), np.array([0.1, -0.1]), pixel_pose=pp, frame_pose=pose)
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_fast_pixel_path_equals_polar_to_vehicle() -> None:
+    rng = np.random.default_rng(3)
+    h, w = 8, 50
+    incl = beam_inclinations(rng.uniform(-0.3, 0.05, h), 0, 0, h)
+    ext = make_transform(euler_to_rotation(0.01, 0.03, -0.4), [1.4, 0.1, 2.2])
+    rows, cols = rng.integers(0, h, 300), rng.integers(0, w, 300)
+    r = rng.uniform(1, 70, 300)
+    pp = np.c_[rng.normal(0, 0.05, (300, 3)), rng.normal(0, 2, (300, 3))]
+    pose = make_transform(euler_to_rotation(0.02, -0.01, 1.0), [3.0, -1.0, 0.5])
+    az = column_azimuths(w, ext)
+    for kwargs in ({}, {"pixel_pose": pp, "frame_pose": pose}):
+        fast = pixels_to_vehicle(r, rows, cols, incl, w, ext, **kwargs)
+        ref = polar_to_vehicle(r, incl[rows], az[cols], ext, **kwargs)
+        np.testing.assert_allclose(fast, ref, atol=1e-5)
+    with pytest.raises(ValueError, match="frame_pose"):
+        pixels_to_vehicle(r, rows, cols, incl, w, ext, pixel_pose=pp)
+    with pytest.raises(ValueError, match="pixel pose has shape"):
+        pixels_to_vehicle(r, rows, cols, incl, w, ext, pixel_pose=pp[:5], frame_pose=pose)

@@ -57,3 +57,13 @@ def test_transform_and_inverse() -> None:
     np.testing.assert_allclose(invert_transform(t), np.linalg.inv(t), atol=1e-12)
     assert transform_points(t, pts.astype(np.float32)).dtype == np.float32
     assert transform_points(t, np.zeros((2, 3), np.int64)).dtype == np.float64
+
+
+def test_affine_equals_matrix_product() -> None:
+    from perceive.geometry.transforms import affine
+
+    pts = RNG.normal(0, 5, (100, 3))
+    rot = RNG.normal(size=(3, 3))
+    t = RNG.normal(size=3)
+    np.testing.assert_allclose(affine(pts, rot, t), pts @ rot.T + t, atol=1e-12)
+    assert affine(np.zeros((0, 3)), rot, t).shape == (0, 3)

@@ -36,24 +36,57 @@ def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
 
 
 def decode_varints(payload: bytes | memoryview | np.ndarray) -> np.ndarray:
-    """Decode a run of concatenated varints to (N,) uint64, vectorised."""
+    """Decode a run of concatenated varints to (N,) uint64, vectorised.
+
+    One pass per byte position (not per byte): values of a range image's camera
+    projection take one or two bytes, so that is two cheap passes.
+    """
     b = np.frombuffer(payload, dtype=np.uint8) if not isinstance(payload, np.ndarray) else payload
     if b.size == 0:
         return np.zeros(0, np.uint64)
     if b[-1] & 0x80:
         raise WireError("truncated varint at end of packed field")
     ends = np.flatnonzero(b < 0x80)
+    if ends.size == b.size:  # every value fits in one byte
+        return b.astype(np.uint64)
     starts = np.empty_like(ends)
     starts[0] = 0
     starts[1:] = ends[:-1] + 1
     lengths = ends - starts + 1
-    if lengths.max() > 10:
+    longest = int(lengths.max())
+    if longest > 10:
         raise WireError("varint longer than 10 bytes")
-    # position of each byte inside its varint
-    group = np.repeat(np.arange(ends.size), lengths)
-    pos = np.arange(b.size) - starts[group]
-    vals = (b & 0x7F).astype(np.uint64) << (7 * pos).astype(np.uint64)
-    return np.add.reduceat(vals, starts)
+    vals = (b[starts] & 0x7F).astype(np.uint64)
+    for k in range(1, longest):
+        has = np.flatnonzero(lengths > k)  # varints with a byte at position k
+        vals[has] |= (b[starts[has] + k] & 0x7F).astype(np.uint64) << np.uint64(7 * k)
+    return vals
+
+
+def decode_int32_varints(payload: bytes | memoryview | np.ndarray) -> np.ndarray:
+    """Decode concatenated varints of int32 values to (N,) int32 (negatives wrap as protobuf's).
+
+    Fast paths for the common cases of range-image camera projections: every value in
+    one byte, or every value in at most two bytes (each value then ends at a byte below
+    0x80 and is two bytes long exactly when the byte before that end is a continuation
+    byte). Anything else goes through :func:`decode_varints`.
+    """
+    b = np.frombuffer(payload, dtype=np.uint8) if not isinstance(payload, np.ndarray) else payload
+    if b.size == 0:
+        return np.zeros(0, np.int32)
+    if b[-1] & 0x80:
+        raise WireError("truncated varint at end of packed field")
+    ends = np.flatnonzero(b < 0x80)
+    if ends.size == b.size:
+        return b.astype(np.int32)
+    gaps = np.diff(ends)
+    if (ends[0] <= 1) and (gaps.size == 0 or int(gaps.max()) <= 2):
+        last = b[ends].astype(np.int32)
+        before = b[np.maximum(ends - 1, 0)].astype(np.int32)
+        two = before >= 0x80
+        two[0] = ends[0] == 1
+        return np.where(two, (before & 0x7F) | (last << 7), last)
+    return decode_varints(b).astype(np.int64).astype(np.int32)
 
 
 def _split_matrix(buf: bytes) -> tuple[int, memoryview | None, list[int], bool]:
@@ -139,7 +172,7 @@ def decode_matrix_int32(buf: bytes) -> np.ndarray:
     if unpacked:
         msg = pb.MatrixInt32.FromString(buf)
         return _reshape(np.asarray(msg.data, dtype=np.int32), list(msg.shape.dims))
-    flat = decode_varints(payload if payload is not None else b"").astype(np.int64).astype(np.int32)
+    flat = decode_int32_varints(payload if payload is not None else b"")
     return _reshape(flat, dims)
 
 

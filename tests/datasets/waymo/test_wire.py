@@ -173,3 +173,27 @@ def test_fuzz_only_wire_or_decode_errors(buf: bytes) -> None:
     for decode in (decode_matrix_float, decode_matrix_int32):
         with contextlib.suppress(WireError, DecodeError):
             decode(buf)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 2**14 - 1) | st.integers(-(2**31), 2**31 - 1), max_size=40))
+def test_int32_fast_paths_agree_with_general_decoder(values: list[int]) -> None:
+    """One- and two-byte values take a fast path; mixed runs fall back; all agree."""
+    from perceive.datasets.waymo.wire import decode_int32_varints
+
+    a = np.array(values, np.int64).astype(np.int32)
+    enc = encode_varints(a)
+    np.testing.assert_array_equal(decode_int32_varints(enc), a)
+    np.testing.assert_array_equal(decode_varints(enc).astype(np.int64).astype(np.int32), a)
+
+
+def test_int32_fast_path_by_hand() -> None:
+    from perceive.datasets.waymo.wire import decode_int32_varints
+
+    # 300 = 0xAC 0x02; 1 = 0x01; 128 = 0x80 0x01; 0 = 0x00
+    np.testing.assert_array_equal(
+        decode_int32_varints(b"\xac\x02\x01\x80\x01\x00"), [300, 1, 128, 0]
+    )
+    np.testing.assert_array_equal(decode_int32_varints(b"\x01\x02"), [1, 2])
+    with pytest.raises(WireError):
+        decode_int32_varints(b"\x01\x80")

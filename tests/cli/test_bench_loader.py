@@ -1,0 +1,39 @@
+"""``perceive bench-loader`` and ``tools/bench_loader.py``: runs, prints, writes JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from perceive.cli.main import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_bench_loader_on_a_segment(fixture_segment: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "b.json"
+    rc = main(
+        ["bench-loader", str(fixture_segment), "--frames", "2", "--repeat", "1", "--json", str(out)]
+    )
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "frames/s" in text and "JPEG decode (5 images)" in text and "floor" in text
+    figures = json.loads(out.read_text())
+    assert figures["frames"] == 2 and figures["fps"] > 0
+    assert figures["total_ms"] >= figures["lidar_ms"] > 0
+
+
+def test_bench_loader_errors(tmp_path: Path, capsys) -> None:
+    assert main(["bench-loader", str(tmp_path / "none.tfrecord"), "--frames", "1"]) == 1
+    assert "none.tfrecord" in capsys.readouterr().err
+    assert main(["bench-loader", "--frames", "0"]) == 1
+
+
+def test_tool_script_help() -> None:
+    out = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "bench_loader.py"), "--help"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0 and "--frames" in out.stdout
