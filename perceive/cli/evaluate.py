@@ -2,7 +2,7 @@
 
 From the official ``Objects`` files::
 
-    perceive evaluate --pred pred.bin --gt gt.bin [--json metrics.json]
+    perceive evaluate --pred pred.bin --gt gt.bin [--json metrics.json] [--plot pr.png]
 
 End to end, running a checkpoint over a dataset (Waymo v1 ``.tfrecord`` files or a
 perceive cache)::
@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--save-gt", type=Path, metavar="G.bin", help="also write the ground truth as Objects"
     )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the metrics as JSON here")
+    parser.add_argument(
+        "--plot", type=Path, metavar="PNG", help="draw the precision/recall curves (LEVEL_2) here"
+    )
     parser.add_argument(
         "--no-curves",
         action="store_true",
@@ -146,4 +149,9 @@ def run(args: argparse.Namespace) -> int:
         doc = {"sources": sources, **metrics.to_dict(curves=not args.no_curves)}
         atomic_write_text(args.json, json.dumps(doc, indent=1) + "\n")
         print(f"wrote {args.json}")
+    if args.plot is not None:
+        from perceive.evaluation.plot import plot_pr_curves
+
+        plot_pr_curves(metrics, args.plot)
+        print(f"wrote {args.plot}")
     return 0

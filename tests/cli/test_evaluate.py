@@ -39,6 +39,7 @@ def _files(tmp_path):
 def test_evaluate_objects_files_prints_table_and_writes_json(tmp_path, capsys):
     gts, _ = _files(tmp_path)
     out = tmp_path / "m" / "metrics.json"
+    png = tmp_path / "pr.png"
     rc = main(
         [
             "evaluate",
@@ -48,6 +49,8 @@ def test_evaluate_objects_files_prints_table_and_writes_json(tmp_path, capsys):
             str(tmp_path / "gt.bin"),
             "--json",
             str(out),
+            "--plot",
+            str(png),
         ]
     )
     assert rc == 0
@@ -64,6 +67,7 @@ def test_evaluate_objects_files_prints_table_and_writes_json(tmp_path, capsys):
     aps = [b["ap"] for b in doc["breakdowns"].values() if b["num_ground_truth"] > 0]
     assert aps and all(ap == pytest.approx(1.0, abs=1e-6) for ap in aps)
     assert "curve" in doc["breakdowns"]["OBJECT_TYPE_TYPE_VEHICLE_LEVEL_1"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_missing_and_wrong_files_are_reported(tmp_path, capsys, fixture_segment):

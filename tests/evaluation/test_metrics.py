@@ -506,3 +506,22 @@ def test_crowded_scene_matches_reference():
         np.testing.assert_array_equal(b.fp, ref[b.name][1], err_msg=b.name)
         assert b.aph == pytest.approx(ref[b.name][4], abs=1e-5), b.name
     assert m["OBJECT_TYPE_TYPE_PEDESTRIAN_LEVEL_2"].tp[0] >= 3
+
+
+def test_case_of_the_official_tool_one_shard():
+    # The official detection_metrics_test "OneShard" case: a box of IoU 0.9 scored 0.0
+    # and one of IoU 0.6 scored 0.5 against one ground truth, cutoffs 0, 0.5, 1; every
+    # box is 1 x 1 x 1 metres in cross-section and 100 * IoU long, so IoUs are exact.
+    cfg = DetectionMetricsConfig(iou_thresholds=(0.5, 0.5, 0.5, 0.5), score_cutoffs=(0.0, 0.5, 1.0))
+
+    def box(iou):
+        return (0.0, 0.0, 0.0, (100 * iou, 1.0, 1.0), 0.0, VEH)
+
+    frames = [("a", 1), ("b", 2)]
+    gts = [gt_frame([box(1.0)], key=k) for k in frames]
+    preds = [pred_frame([box(0.9), box(0.6)], [0.0, 0.5], key=k) for k in frames]
+    b = evaluate_detections(preds[:1], gts[:1], cfg)["OBJECT_TYPE_TYPE_VEHICLE_LEVEL_2"]
+    assert b.tp.tolist() == [1, 1, 0] and b.fp.tolist() == [1, 0, 0] and b.fn.tolist() == [0, 0, 1]
+    b2 = evaluate_detections(preds, gts, cfg)["OBJECT_TYPE_TYPE_VEHICLE_LEVEL_2"]
+    # Precision 0.5 and 1.0 at recall 1: AP 1 (the official expectation).
+    assert b2.ap == pytest.approx(1.0, abs=1e-6) and b2.aph == pytest.approx(1.0, abs=1e-6)
