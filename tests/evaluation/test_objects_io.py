@@ -151,3 +151,25 @@ def test_ground_truth_from_frames_keeps_labels():
     assert gt.key == (frame.segment, 0, frame.timestamp_us)
     assert gt.boxes == frame.boxes
     assert np.all(gt.scores == 1.0) and not gt.overlap_with_nlz.any()
+
+
+def test_real_frame_ground_truth_round_trips_and_scores_perfectly(tmp_path, real_frame_path):
+    from perceive.evaluation import evaluate_detections
+    from perceive.evaluation.dataset import load_ground_truth
+
+    (gt,) = load_ground_truth(real_frame_path)
+    assert len(gt) == 75
+    write_objects(tmp_path / "gt.bin", [gt])
+    (back,) = read_objects(tmp_path / "gt.bin")
+    assert back == gt
+    # Predicting the labels themselves is perfect, once the labels without LiDAR points
+    # (which the metrics drop from the ground truth) are left out of the predictions.
+    has_points = np.nonzero(gt.boxes.num_lidar_points > 0)[0]
+    perfect = FrameDetections(gt.context_name, gt.timestamp_us, gt.boxes[has_points])
+    m = evaluate_detections([perfect], [back])
+    for b in m.breakdowns:
+        if b.num_ground_truth:
+            assert b.ap == pytest.approx(1.0, abs=1e-6) and b.aph == pytest.approx(1.0, abs=1e-6), (
+                b.name
+            )
+    assert m.num_ground_truth + m.num_ground_truth_dropped == 75
