@@ -5,8 +5,8 @@ realistic sensor sizes (TOP 64 x 2650, other lasers 200 x 600, 1920 x 1280 / 192
 JPEGs of smooth synthetic pictures), or uses existing ``.tfrecord`` files (``--src``),
 then prints:
 
-* conversion to the cache with 1 and 2 workers: frames per second, speed-up, and the
-  peak resident memory of the whole process tree (sampled every 20 ms);
+* conversion to the cache with 1 and 2 workers: frames per second, speed-up, CPU seconds
+  per frame, and the peak memory (PSS) of the whole process tree (sampled every 50 ms);
 * DataLoader samples per second from the cache against reading the TFRecords directly
   (same dataset config, same number of loader workers).
 
@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
+import resource
 import shutil
 import tempfile
 import threading
@@ -77,9 +79,13 @@ def generate(out: Path, segments: int, frames: int, scale: float) -> list[Path]:
 
 
 class PeakMemory:
-    """Samples the resident memory of this process and its children in a thread."""
+    """Samples the memory of this process and its children in a thread.
 
-    def __init__(self, interval: float = 0.02) -> None:
+    Counts the proportional set size (PSS: shared pages split between the processes
+    sharing them), so forked workers are not counted twice.
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
         self.peak = 0
         self._stop = threading.Event()
@@ -91,7 +97,7 @@ class PeakMemory:
             total = 0
             for p in [me, *me.children(recursive=True)]:
                 with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
+                    total += p.memory_full_info().pss
             self.peak = max(self.peak, total)
             time.sleep(self.interval)
 
@@ -104,17 +110,29 @@ class PeakMemory:
         self._thread.join()
 
 
-def bench_conversion(src: Path, work: Path, workers: int) -> tuple[float, int, int]:
-    """Convert ``src`` to a fresh cache; returns (frames/s, frames, peak RSS bytes)."""
+def _cpu_seconds() -> float:
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def bench_conversion(src: Path, work: Path, workers: int) -> tuple[float, int, int, float]:
+    """Convert ``src`` to a fresh cache.
+
+    Returns:
+        (frames/s, frames, peak RSS bytes, CPU seconds per frame of the process tree).
+    """
     from perceive.convert.runner import run_conversion
 
     out = work / f"cache_w{workers}"
     shutil.rmtree(out, ignore_errors=True)
     with PeakMemory() as mem:
-        t0 = time.perf_counter()
+        c0, t0 = _cpu_seconds(), time.perf_counter()
         s = run_conversion(src, "cache", out, workers=workers, progress_bar=False)
-        dt = time.perf_counter() - t0
-    return s.converted / dt, s.converted, mem.peak
+        dt, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+    return s.converted / dt, s.converted, mem.peak, cpu / max(s.converted, 1)
 
 
 def bench_loader(dataset, workers: int, batches: int, batch_size: int) -> float:
@@ -161,15 +179,13 @@ def main() -> None:
     ap.add_argument("--work", help="working folder (default: a temporary one, removed)")
     args = ap.parse_args()
 
-    import torch
-
-    from perceive.training.data import DatasetConfig, FrameDataset
-
-    torch.set_num_threads(1)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench_convert_"))
     try:
         if args.src:
             src = Path(args.src)
+        elif list((work / "v1").glob("*.tfrecord")):
+            src = work / "v1"
+            print(f"reusing the generated segments in {src}")
         else:
             src = work / "v1"
             t0 = time.perf_counter()
@@ -179,21 +195,26 @@ def main() -> None:
                 f"generated {args.segments} segments x {args.frames} frames "
                 f"({size:.0f} MB of TFRecord) in {time.perf_counter() - t0:.1f} s"
             )
-        print(
-            f"machine: {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 1e9:.0f} GB RAM"
-        )
+        load = os.getloadavg()[0]
+        print(f"machine: {psutil.cpu_count()} CPUs, load average {load:.1f} at start")
         rates = {}
         for w in (1, 2):
-            fps, n, peak = bench_conversion(src, work, w)
+            fps, n, peak, cpu = bench_conversion(src, work, w)
             rates[w] = fps
             print(
                 f"convert -> cache, {w} worker(s): {fps:.2f} frames/s ({n} frames), "
-                f"peak RSS {peak / 1e6:.0f} MB"
+                f"peak memory (PSS) {peak / 1e6:.0f} MB, {cpu:.2f} CPU s/frame"
             )
         print(f"speed-up 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x")
         cache_bytes = sum(p.stat().st_size for p in (work / "cache_w1").rglob("*.pcf"))
         src_bytes = sum(p.stat().st_size for p in Path(src).rglob("*.tfrecord"))
         print(f"cache size {cache_bytes / 1e6:.0f} MB vs TFRecords {src_bytes / 1e6:.0f} MB")
+        # torch only now, so that it does not weigh on the conversion's memory figures
+        import torch
+
+        from perceive.training.data import DatasetConfig, FrameDataset
+
+        torch.set_num_threads(1)
         cfg = DatasetConfig(image_size=(480, 320))
         for name, ds in (
             ("cache", FrameDataset.from_cache(work / "cache_w1", cfg)),
