@@ -59,88 +59,95 @@ _NEXT = np.array([1, 2, 3, 0])
 _COINCIDENT_RTOL = 1e-8
 
 
-def _near_sides(p0: np.ndarray, half: np.ndarray, tol: np.ndarray) -> np.ndarray:
+def _near_sides(x: np.ndarray, y: np.ndarray, half: np.ndarray, tol: np.ndarray) -> np.ndarray:
     """(K, 4 edges, 4 sides) bool: both ends of an edge lie within ``tol`` of a side's line.
 
     Args:
-        p0: (K, 4, 2) corners of quadrilaterals in a rectangle's frame (counter-clockwise).
+        x, y: (K, 4) corners of quadrilaterals in a rectangle's frame (counter-clockwise).
         half: (K, 2) half length and half width of the rectangle.
         tol: (K,) distance tolerance.
     """
     line = (_SIDE_SIGN * half[:, _SIDE_AXIS])[:, None, :]
     t = tol[:, None, None]
+    p0 = np.stack([x, y], axis=-1)
     c0 = p0[..., _SIDE_AXIS]
     c1 = p0[:, _NEXT][..., _SIDE_AXIS]
     return (np.abs(c0 - line) <= t) & (np.abs(c1 - line) <= t)
 
 
-def _clip_slab(
-    u0: np.ndarray,
-    u1: np.ndarray,
-    half: np.ndarray,
-    on_pos: np.ndarray,
-    on_neg: np.ndarray,
-    keep_pos: np.ndarray | None,
-    keep_neg: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Clip segments to the slab ``-half <= u <= half`` of one axis (Liang-Barsky).
+def _slab(u0: np.ndarray, du: np.ndarray, half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parameter interval of segments ``u0 + t du`` inside the slab ``|u| <= half``.
 
     Args:
-        u0, u1: (K, E) the coordinate, on this axis, of each segment's start and end.
+        u0, du: (K, E) start coordinate and displacement on this axis.
         half: (K, 1) half width of the slab.
-        on_pos, on_neg: (K, E) the segment lies on the line ``u = +half`` (``-half``).
-        keep_pos, keep_neg: (K, E) such a segment is kept (unrestricted by this slab)
-            rather than dropped; None drops every segment lying on a line.
 
     Returns:
-        ``(t_in, t_out, dead)``, each (K, E): the parameter interval of the segment
-        inside the slab (infinite where unrestricted), and whether none of it counts.
+        ``(t_in, t_out)``, (K, E); infinite where the slab does not restrict the
+        segment, ``t_in > t_out`` where the segment is parallel to it and outside.
     """
-    on = on_pos | on_neg
-    if keep_pos is None or keep_neg is None:
-        dead = on
-    else:
-        dead = on & ~((on_pos & keep_pos) | (on_neg & keep_neg))
-    du = u1 - u0
-    moving = (du != 0.0) & ~on
+    moving = du != 0.0
     inv = 1.0 / np.where(moving, du, 1.0)
     ta = (-half - u0) * inv
     tb = (half - u0) * inv
-    t_in = np.where(moving, np.minimum(ta, tb), -np.inf)
-    t_out = np.where(moving, np.maximum(ta, tb), np.inf)
-    dead |= ~moving & ~on & (np.abs(u0) > half)
-    return t_in, t_out, dead
+    inside = np.abs(u0) <= half
+    t_in = np.where(moving, np.minimum(ta, tb), np.where(inside, -np.inf, np.inf))
+    t_out = np.where(moving, np.maximum(ta, tb), np.where(inside, np.inf, -np.inf))
+    return t_in, t_out
 
 
-def _clip_edges(
-    p0: np.ndarray, half: np.ndarray, on_side: np.ndarray, keep: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Clip the 4 edges of K quadrilaterals to K axis-aligned rectangles.
+def _inside_fraction(
+    x0: np.ndarray,
+    y0: np.ndarray,
+    half: np.ndarray,
+    on_side: np.ndarray | None,
+    keep: bool,
+) -> np.ndarray:
+    """Length fraction of each edge of K quadrilaterals inside K axis-aligned rectangles.
 
     Args:
-        p0: (K, 4, 2) corners in counter-clockwise order, in the rectangle's frame;
+        x0, y0: (K, 4) corners in counter-clockwise order, in the rectangle's frame;
             edge i runs from corner i to corner i + 1.
         half: (K, 2) half length and half width of the rectangle.
-        on_side: (K, 4 edges, 4 sides) edge i lies on the line of the rectangle's side j.
-        keep: keep an edge lying on a side when it runs the same way as the
-            rectangle's counter-clockwise boundary there (the two regions are on the
-            same side of it); otherwise drop every edge lying on a side.
+        on_side: (K, 4 edges, 4 sides) edge i lies on the line of the rectangle's side
+            j, or None where no edge does.
+        keep: an edge lying on a side counts as inside when it runs the same way as the
+            rectangle's counter-clockwise boundary there (both regions on the same side
+            of it); otherwise, and for every such edge when ``keep`` is False, it counts
+            as outside. Either way the slab of that side does not clip it.
 
     Returns:
-        ``(t0, t1)``: (K, 4) parameters along each edge of the part inside the
-        rectangle; empty where ``t1 <= t0``.
+        (K, 4) fraction in [0, 1] of each edge's length inside the rectangle.
     """
-    p1 = p0[:, _NEXT]
-    x0, y0, x1, y1 = p0[..., 0], p0[..., 1], p1[..., 0], p1[..., 1]
-    dx, dy = x1 - x0, y1 - y0
-    # The boundary runs +y on x = +l/2, -y on x = -l/2, -x on y = +w/2, +x on y = -w/2.
-    kx = (dy > 0.0, dy < 0.0) if keep else (None, None)
-    ky = (dx < 0.0, dx > 0.0) if keep else (None, None)
-    inx, outx, deadx = _clip_slab(x0, x1, half[:, :1], on_side[..., 3], on_side[..., 1], *kx)
-    iny, outy, deady = _clip_slab(y0, y1, half[:, 1:], on_side[..., 0], on_side[..., 2], *ky)
+    dx = x0[:, _NEXT] - x0
+    dy = y0[:, _NEXT] - y0
+    inx, outx = _slab(x0, dx, half[:, :1])
+    iny, outy = _slab(y0, dy, half[:, 1:])
+    if on_side is not None:
+        # Sides (see _SIDE_AXIS): 0 y = +w/2 (boundary runs -x), 1 x = -l/2 (-y),
+        # 2 y = -w/2 (+x), 3 x = +l/2 (+y).
+        onx = on_side[..., 3] | on_side[..., 1]
+        ony = on_side[..., 0] | on_side[..., 2]
+        if keep:
+            alive = (
+                (on_side[..., 0] & (dx < 0.0))
+                | (on_side[..., 1] & (dy < 0.0))
+                | (on_side[..., 2] & (dx > 0.0))
+                | (on_side[..., 3] & (dy > 0.0))
+            )
+        else:
+            alive = np.zeros_like(onx)
+        inx = np.where(onx, -np.inf, inx)
+        outx = np.where(onx, np.inf, outx)
+        iny = np.where(ony, -np.inf, iny)
+        outy = np.where(ony, np.inf, outy)
+        dead = (onx | ony) & ~alive
     t0 = np.maximum(np.maximum(inx, iny), 0.0)
     t1 = np.minimum(np.minimum(outx, outy), 1.0)
-    return t0, np.where(deadx | deady, t0, t1)
+    frac = np.maximum(t1 - t0, 0.0)
+    if on_side is not None:
+        frac = np.where(dead, 0.0, frac)
+    return frac
 
 
 def rotated_rect_intersection(rect_a: np.ndarray, rect_b: np.ndarray) -> np.ndarray:
@@ -148,11 +155,12 @@ def rotated_rect_intersection(rect_a: np.ndarray, rect_b: np.ndarray) -> np.ndar
 
     The boundary of the intersection is made of the parts of A's edges inside B and
     the parts of B's edges inside A; by Green's theorem its area is half the sum of
-    ``cross(start, end)`` over those parts. Each edge is clipped to the other
-    rectangle in that rectangle's own frame, where it is axis-aligned. An edge of A
-    and a side of B on one line (all four ends within a relative 1e-8 of the other's
-    line) are counted once: A's part when both run the same way, neither when they
-    run opposite ways (boxes that only touch).
+    ``cross(start, end)`` over those parts. For a part of the edge from ``p`` to ``q``
+    that is the fraction of the edge's length inside times ``cross(p, q)``. Each edge
+    is clipped to the other rectangle in that rectangle's own frame, where it is
+    axis-aligned. An edge of A and a side of B on one line (all four ends within a
+    relative 1e-8 of the other's line) are counted once: A's part when both run the
+    same way, neither when they run opposite ways (boxes that only touch).
 
     Args:
         rect_a: (K, 5) ``x, y, length, width, heading`` (metres, radians).
@@ -179,34 +187,29 @@ def rotated_rect_intersection(rect_a: np.ndarray, rect_b: np.ndarray) -> np.ndar
     cr, sr = np.cos(rel)[:, None], np.sin(rel)[:, None]
     # Corners of A in B's frame; corners of B in its own frame and in A's.
     ax, ay = _SX * half_a[:, :1], _SY * half_a[:, 1:]
-    pa = np.stack([cx + cr * ax - sr * ay, cy + sr * ax + cr * ay], axis=-1)
+    pax, pay = cx + cr * ax - sr * ay, cy + sr * ax + cr * ay
     bx, by = _SX * half_b[:, :1], _SY * half_b[:, 1:]
-    pb = np.stack([bx, by], axis=-1)
     ux, uy = bx - cx, by - cy
-    pb_in_a = np.stack([cr * ux + sr * uy, -sr * ux + cr * uy], axis=-1)
+    qbx, qby = cr * ux + sr * uy, -sr * ux + cr * uy
     # Edge i of A and side j of B are on one line only if each lies on the other's. An
     # edge of length L within tol of a line at both ends makes an angle theta with it,
     # sin(theta) <= 2 tol / L, so only pairs with |sin(2 rel)| <= 4 tol / L_min can
     # have such edges; the test runs on those alone.
-    on_ab = np.zeros((a.shape[0], 4, 4), bool)
     shortest = np.minimum(half_a.min(axis=1), half_b.min(axis=1)) * 2.0
     maybe = np.nonzero(np.abs(np.sin(2.0 * rel)) * shortest <= 8.0 * tol)[0]
+    on_ab = on_ba = None
     if maybe.size:
-        on_ab[maybe] = _near_sides(pa[maybe], half_b[maybe], tol[maybe]) & _near_sides(
-            pb_in_a[maybe], half_a[maybe], tol[maybe]
+        on_ab = np.zeros((a.shape[0], 4, 4), bool)
+        on_ab[maybe] = _near_sides(pax[maybe], pay[maybe], half_b[maybe], tol[maybe]) & _near_sides(
+            qbx[maybe], qby[maybe], half_a[maybe], tol[maybe]
         ).transpose(0, 2, 1)
-
-    total = np.zeros(a.shape[0])
-    for corners, clip_frame_corners, half, on_side, keep in (
-        (pa, pa, half_b, on_ab, True),
-        (pb, pb_in_a, half_a, on_ab.transpose(0, 2, 1), False),
-    ):
-        t0, t1 = _clip_edges(clip_frame_corners, half, on_side, keep)
-        d = corners[:, _NEXT] - corners
-        q0 = corners + t0[..., None] * d
-        q1 = corners + t1[..., None] * d
-        cross = q0[..., 0] * q1[..., 1] - q0[..., 1] * q1[..., 0]
-        total += np.where(t1 > t0, cross, 0.0).sum(axis=1)
+        on_ba = on_ab.transpose(0, 2, 1)
+    # Parts of A's edges inside B, then of B's edges inside A, both in B's frame.
+    frac_a = _inside_fraction(pax, pay, half_b, on_ab, keep=True)
+    cross_a = pax * pay[:, _NEXT] - pay * pax[:, _NEXT]
+    frac_b = _inside_fraction(qbx, qby, half_a, on_ba, keep=False)
+    cross_b = 2.0 * half_b[:, :1] * half_b[:, 1:]  # every side of B about its centre
+    total = (frac_a * cross_a).sum(axis=1) + (frac_b * cross_b).sum(axis=1)
     return np.maximum(0.5 * total, 0.0)
 
 
