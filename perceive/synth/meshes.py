@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -513,8 +514,9 @@ def _limb(p0, p1, thickness: float, material: int, colour) -> Mesh:
     return cylinder_between(p0, p1, thickness / 2, material, colour, segments=5)
 
 
+@lru_cache(maxsize=256)
 def person_mesh(p: Person, phase: float = 0.0, swing: float = 0.0) -> Mesh:
-    """A standing or walking person facing +x.
+    """A standing or walking person facing +x (cached: the returned mesh is shared, do not modify).
 
     Args:
         p: appearance.
@@ -573,8 +575,12 @@ FRAME_COLOURS = np.array(
 )
 
 
-def bicycle_mesh(frame_colour) -> tuple[Mesh, dict[str, np.ndarray]]:
-    """A bicycle facing +x (thin tubes, spoke-less rims), and its key points (seat, bar, pedal)."""
+@lru_cache(maxsize=64)
+def bicycle_mesh(frame_colour: tuple[float, float, float]) -> tuple[Mesh, dict[str, np.ndarray]]:
+    """A bicycle facing +x (thin tubes, spoke-less rims) and its key points (seat, bar, crank).
+
+    Cached: the returned mesh and points are shared, do not modify them.
+    """
     r = 0.34
     wb = 1.05
     rear, front = np.array([-wb / 2, 0, r]), np.array([wb / 2, 0, r])
