@@ -17,6 +17,9 @@ import numpy as np
 
 from perceive.synth import materials as mtl
 
+#: A colour (linear RGB in [0, 1]) or a point/vector (x, y, z): any 3-sequence or array.
+Vec3 = Sequence[float] | np.ndarray
+
 
 @dataclass(frozen=True, eq=False)
 class Mesh:
@@ -162,7 +165,7 @@ def box(
     size: Sequence[float],
     center: Sequence[float] = (0.0, 0.0, 0.0),
     material: int = mtl.CONCRETE,
-    colour=(0.5, 0.5, 0.5),
+    colour: Vec3 = (0.5, 0.5, 0.5),
 ) -> Mesh:
     """An axis-aligned box of ``size`` (x, y, z extents) centred at ``center``."""
     sx, sy, sz = (float(s) / 2 for s in size)
@@ -176,10 +179,10 @@ def cylinder(
     z0: float,
     z1: float,
     material: int,
-    colour,
+    colour: Vec3,
     *,
     segments: int = 10,
-    center=(0.0, 0.0),
+    center: Sequence[float] = (0.0, 0.0),
 ) -> Mesh:
     """A vertical cylinder (a ``segments``-gon prism) from ``z0`` to ``z1``."""
     a = np.linspace(0, 2 * np.pi, segments, endpoint=False)
@@ -189,7 +192,9 @@ def cylinder(
     )
 
 
-def cylinder_between(p0, p1, radius: float, material: int, colour, *, segments: int = 6) -> Mesh:
+def cylinder_between(
+    p0: Vec3, p1: Vec3, radius: float, material: int, colour: Vec3, *, segments: int = 6
+) -> Mesh:
     """A cylinder (prism) of ``radius`` with axis from point ``p0`` to point ``p1``."""
     p0, p1 = np.asarray(p0, np.float64), np.asarray(p1, np.float64)
     axis = p1 - p0
@@ -204,7 +209,14 @@ def cylinder_between(p0, p1, radius: float, material: int, colour, *, segments: 
 
 
 def sphere(
-    radius: float, center, material: int, colour, *, rings: int = 5, segments: int = 8, jitter=None
+    radius: float,
+    center: Vec3,
+    material: int,
+    colour: Vec3,
+    *,
+    rings: int = 5,
+    segments: int = 8,
+    jitter: np.random.Generator | None = None,
 ) -> Mesh:
     """A UV sphere; ``jitter`` (an RNG) roughens the radius by up to 25 % (tree crowns)."""
     phi = np.linspace(0, np.pi, rings + 1)
@@ -232,7 +244,9 @@ def sphere(
     return _mesh(v, tri, material, colour)
 
 
-def ring(radius: float, tube: float, center, material: int, colour, *, segments: int = 12) -> Mesh:
+def ring(
+    radius: float, tube: float, center: Vec3, material: int, colour: Vec3, *, segments: int = 12
+) -> Mesh:
     """A wheel rim: a ring of thin tubes in the x-z plane around ``center``."""
     a = np.linspace(0, 2 * np.pi, segments + 1)
     c = np.asarray(center, np.float64)
@@ -510,7 +524,7 @@ def random_person(rng: np.random.Generator, child: bool = False) -> Person:
     )
 
 
-def _limb(p0, p1, thickness: float, material: int, colour) -> Mesh:
+def _limb(p0: Vec3, p1: Vec3, thickness: float, material: int, colour: Vec3) -> Mesh:
     return cylinder_between(p0, p1, thickness / 2, material, colour, segments=5)
 
 
@@ -618,7 +632,7 @@ def bicycle_mesh(frame_colour: tuple[float, float, float]) -> tuple[Mesh, dict[s
     return Mesh.concat(parts), {"seat": seat + np.array([0, 0, 0.05]), "bar": bar, "crank": crank}
 
 
-def cyclist_mesh(p: Person, frame_colour, phase: float = 0.0) -> Mesh:
+def cyclist_mesh(p: Person, frame_colour: tuple[float, float, float], phase: float = 0.0) -> Mesh:
     """A rider on a bicycle facing +x, pedalling at ``phase`` radians."""
     bike, k = bicycle_mesh(frame_colour)
     h = p.height
@@ -808,6 +822,6 @@ def bin_mesh(rng: np.random.Generator) -> Mesh:
     )
 
 
-def building_mesh(size: Sequence[float], colour) -> Mesh:
+def building_mesh(size: Sequence[float], colour: Vec3) -> Mesh:
     """A building block of ``size`` (x, y, z), origin at its footprint centre."""
     return box(size, (0.0, 0.0, size[2] / 2), mtl.BUILDING, colour)
