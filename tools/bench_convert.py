@@ -216,8 +216,10 @@ def main() -> None:
 
         torch.set_num_threads(1)
         cfg = DatasetConfig(image_size=(480, 320))
+        fast = dataclasses.replace(cfg, fast_decode=True)
         for name, ds in (
             ("cache", FrameDataset.from_cache(work / "cache_w1", cfg)),
+            ("cache, fast_decode", FrameDataset.from_cache(work / "cache_w1", fast)),
             ("TFRecord", FrameDataset.from_v1(src, cfg)),
         ):
             sps = bench_loader(ds, args.loader_workers, args.batches, args.batch_size)

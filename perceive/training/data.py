@@ -74,6 +74,10 @@ class DatasetConfig:
     """Augmentations, or None for none (evaluation)."""
     seed: int = 0
     """Seed of the sample randomness (augmentation, point subsampling)."""
+    fast_decode: bool = False
+    """Decode JPEGs at 1/2, 1/4 or 1/8 scale in the DCT domain when the target size allows
+    it (about twice as fast; pixels differ by about 0.5 levels on average from the full
+    decode + ``INTER_AREA`` that the deployed runner uses)."""
 
     def __post_init__(self) -> None:
         if not self.cameras:
@@ -210,6 +214,34 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+_REDUCED = {
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+
+
+def _decode(
+    data: bytes, source_size: tuple[int, int], size: tuple[int, int], fast: bool, what: str
+) -> np.ndarray:
+    """(H, W, 3) uint8 RGB image of ``size`` (W, H) from JPEG bytes of ``source_size``."""
+    if fast:
+        factor = max(
+            (
+                k
+                for k in (8, 4, 2)
+                if source_size[0] >= k * size[0] and source_size[1] >= k * size[1]
+            ),
+            default=1,
+        )
+        if factor > 1:
+            flag = (_REDUCED[factor] & ~cv2.IMREAD_COLOR) | cv2.IMREAD_COLOR_RGB
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), flag) if data else None
+            if img is not None:
+                return _resize(img, size)
+    return _resize(decode_jpeg(data, what=what), size)
+
+
 def lidar_targets(
     frame: CachedFrame, config: DatasetConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -268,9 +300,14 @@ def make_sample(
                 f"{frame.source or frame.segment}: camera {name!r} is not in the frame "
                 f"(cameras: {sorted(frame.image_bytes)}); choose cameras in DatasetConfig"
             )
-        img = decode_jpeg(frame.image_bytes[name], what=f"{frame.source}: camera {name}")
-        images[c] = _resize(img, (w, h))
         cal = frame.cameras[name]
+        images[c] = _decode(
+            frame.image_bytes[name],
+            (cal.width, cal.height),
+            (w, h),
+            config.fast_decode,
+            what=f"{frame.source}: camera {name}",
+        )
         intrinsics[c] = cal.resized(w, h).intrinsic.astype(np.float32)
         extrinsics[c] = cal.extrinsic
     # Augmentation.

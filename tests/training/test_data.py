@@ -221,3 +221,25 @@ def test_direct_source_bounds_open_files(v1_dir: Path, monkeypatch: pytest.Monke
     assert len(src._open) == 1
     assert [g.segment for g in got] == ["a", "b", "a", "b", "a"]
     assert got[2] == CachedFrame.from_frame(_frames(3, "a")[1])
+
+
+def test_fast_decode_is_close_to_the_full_decode() -> None:
+    frame = CachedFrame.from_frame(_frames(1)[0])
+    # Smooth pictures, as cameras see them (the fixture's noise images are the worst case).
+    import cv2
+
+    from perceive.datasets.image import encode_jpeg
+
+    rng = np.random.default_rng(0)
+    imgs = {}
+    for n, cal in frame.cameras.items():
+        small = rng.integers(0, 255, (4, 4, 3), dtype=np.uint8)
+        big = cv2.resize(small, (cal.width, cal.height), interpolation=cv2.INTER_CUBIC)
+        imgs[n] = encode_jpeg(big)
+    frame = dataclasses.replace(frame, image_bytes=imgs)
+    slow = make_sample(frame, DatasetConfig(image_size=(16, 12)))
+    fast = make_sample(frame, DatasetConfig(image_size=(16, 12), fast_decode=True))
+    assert fast.images.shape == slow.images.shape
+    diff = (fast.images.int() - slow.images.int()).abs().float()
+    assert diff.mean() < 3.0
+    torch.testing.assert_close(fast.points, slow.points)
