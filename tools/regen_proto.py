@@ -23,7 +23,13 @@ def compile_to(out_dir: Path) -> Path:
     from grpc_tools import protoc
 
     rc = protoc.main(
-        ["protoc", f"-I{PROTO_DIR}", f"--python_out={out_dir}", f"--pyi_out={out_dir}", str(PROTO_DIR / "waymo.proto")]
+        [
+            "protoc",
+            f"-I{PROTO_DIR}",
+            f"--python_out={out_dir}",
+            f"--pyi_out={out_dir}",
+            str(PROTO_DIR / "waymo.proto"),
+        ]
     )
     if rc != 0:
         raise SystemExit(f"protoc failed with exit code {rc}")
@@ -32,7 +38,9 @@ def compile_to(out_dir: Path) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="only compare with the committed module")
+    parser.add_argument(
+        "--check", action="store_true", help="only compare with the committed module"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         generated = compile_to(Path(tmp))

@@ -20,9 +20,15 @@ from perceive.errors import PerceiveError
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("perceive.cli.demo", "the main job end to end on generated data"),
     "info": ("perceive.cli.info", "summarise a Waymo segment and draw its frame"),
-    "bench-loader": ("perceive.cli.bench_loader", "frames per second of the Waymo reader, per stage"),
+    "bench-loader": (
+        "perceive.cli.bench_loader",
+        "frames per second of the Waymo reader, per stage",
+    ),
     "synth": ("perceive.cli.synth", "generate synthetic driving data in the Waymo format"),
-    "convert": ("perceive.cli.convert", "convert Waymo data to a training cache, KITTI, PCD or PLY"),
+    "convert": (
+        "perceive.cli.convert",
+        "convert Waymo data to a training cache, KITTI, PCD or PLY",
+    ),
     "train": ("perceive.cli.train", "train the fusion detector"),
     "evaluate": ("perceive.cli.evaluate", "Waymo detection metrics (AP/APH, LEVEL_1/LEVEL_2)"),
     "visualize": ("perceive.cli.visualize", "draw predictions and ground truth on BEV and cameras"),
@@ -39,8 +45,8 @@ def _load(name: str):
         if e.name == module_name:
             raise SystemExit(f"perceive {name}: not available in this version") from e
         raise SystemExit(
-            f"perceive {name}: needs the Python package {e.name!r}; install perceive with its extras "
-            "(pip install 'perceive[all]')"
+            f"perceive {name}: needs the Python package {e.name!r}; "
+            "install perceive with its extras (pip install 'perceive[all]')"
         ) from e
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from perceive.datasets.waymo.v2 import V2Segment
 
 
-def open(path: str | Path, skip_corrupt: bool = False, verify_crc: bool = True) -> Segment:  # noqa: A001
+def open(path: str | Path, skip_corrupt: bool = False, verify_crc: bool = True) -> Segment:
     """Open a v1 segment (``.tfrecord``) for random access; see :class:`Segment`."""
     return Segment(path, skip_corrupt=skip_corrupt, verify_crc=verify_crc)
 

@@ -58,9 +58,16 @@ def camera_calibration(name: str, width: int, height: int) -> CameraCalibration:
     """A Waymo-like calibration for an image of ``width`` x ``height`` pixels."""
     x, y, z, yaw = CAMERA_MOUNTS[name]
     f = 2060.0 * width / 1920.0
-    intrinsic = np.array([f, f, width / 2 + 3.1, height / 2 - 2.2, 0.035, -0.31, 0.0006, -0.0004, 0.0])
+    intrinsic = np.array(
+        [f, f, width / 2 + 3.1, height / 2 - 2.2, 0.035, -0.31, 0.0006, -0.0004, 0.0]
+    )
     return CameraCalibration(
-        name, intrinsic, make_transform(euler_to_rotation(0.0, 0.0, yaw), [x, y, z]), width, height, 5
+        name,
+        intrinsic,
+        make_transform(euler_to_rotation(0.0, 0.0, yaw), [x, y, z]),
+        width,
+        height,
+        5,
     )
 
 
@@ -89,7 +96,9 @@ def make_frame(
         num_boxes: number of 3D boxes.
     """
     rng = np.random.default_rng(seed)
-    pose = make_transform(euler_to_rotation(0.01, -0.02, rng.uniform(-np.pi, np.pi)), rng.uniform(-50, 50, 3))
+    pose = make_transform(
+        euler_to_rotation(0.01, -0.02, rng.uniform(-np.pi, np.pi)), rng.uniform(-50, 50, 3)
+    )
     laser_cals = {}
     range_images: dict[tuple[str, int], RangeImage] = {}
     for name in lasers:
@@ -112,15 +121,25 @@ def make_frame(
             cp[..., 0] = np.where(hit, rng.integers(0, 6, (h, w)), 0)
             cp[..., 1] = rng.integers(0, image_size[0], (h, w))
             cp[..., 2] = rng.integers(0, image_size[1], (h, w))
-            range_images[(name, ret)] = RangeImage(name, ret, vals, cp, pixel_pose if ret == 1 else None)
+            range_images[(name, ret)] = RangeImage(
+                name, ret, vals, cp, pixel_pose if ret == 1 else None
+            )
     cams = {n: camera_calibration(n, *image_size) for n in cameras}
     image_bytes = {}
     for n in cameras:
         img = rng.integers(0, 255, (image_size[1], image_size[0], 3), dtype=np.uint8)
         image_bytes[n] = encode_jpeg(img)
     boxes = Boxes3D(
-        center=np.c_[rng.uniform(5, 40, num_boxes), rng.uniform(-10, 10, num_boxes), rng.uniform(0.5, 1.5, num_boxes)],
-        size=np.c_[rng.uniform(3.5, 5.0, num_boxes), rng.uniform(1.7, 2.1, num_boxes), rng.uniform(1.4, 2.0, num_boxes)],
+        center=np.c_[
+            rng.uniform(5, 40, num_boxes),
+            rng.uniform(-10, 10, num_boxes),
+            rng.uniform(0.5, 1.5, num_boxes),
+        ],
+        size=np.c_[
+            rng.uniform(3.5, 5.0, num_boxes),
+            rng.uniform(1.7, 2.1, num_boxes),
+            rng.uniform(1.4, 2.0, num_boxes),
+        ],
         heading=rng.uniform(-np.pi, np.pi, num_boxes),
         type=rng.integers(1, 5, num_boxes),
         ids=[f"obj{seed}_{i}" for i in range(num_boxes)],
@@ -144,7 +163,9 @@ def make_frame(
             ids=[f"{i}_{n}" for i in boxes.ids[front]],
         )
     return Frame(
-        context=FrameContext(segment=f"fixture_{seed}", time_of_day="Day", location="location_test", weather="sunny"),
+        context=FrameContext(
+            segment=f"fixture_{seed}", time_of_day="Day", location="location_test", weather="sunny"
+        ),
         timestamp_us=1_600_000_000_000_000 + seed * 100_000,
         pose=pose,
         cameras=cams,

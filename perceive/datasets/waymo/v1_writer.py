@@ -92,7 +92,9 @@ def frame_to_proto(frame: Frame) -> pb.Frame:
                     encode_matrix_int32(ri.camera_projection), ZLIB_LEVEL
                 )
             if ri.pixel_pose is not None and ret == 1:
-                field.range_image_pose_compressed = zlib.compress(encode_matrix_float(ri.pixel_pose), ZLIB_LEVEL)
+                field.range_image_pose_compressed = zlib.compress(
+                    encode_matrix_float(ri.pixel_pose), ZLIB_LEVEL
+                )
     for i in range(len(frame.boxes)):
         _fill_label(msg.laser_labels.add(), frame.boxes, i)
     for cam, boxes in frame.camera_boxes.items():
