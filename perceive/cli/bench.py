@@ -152,6 +152,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-flops", action="store_true", help="skip counting the model's FLOPs")
     parser.add_argument("--no-probe", action="store_true", help="skip the matmul peak probe")
     parser.add_argument(
+        "--profile", action="store_true", help="time every operator with onnxruntime's profiler"
+    )
+    parser.add_argument(
         "--variant-dir", type=Path, default=None, help="where FP16/INT8 variants are written"
     )
     parser.add_argument("--trt-cache", type=Path, default=None, help="TensorRT engine cache folder")
@@ -198,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         sweep_devices=tuple(args.sweep_devices),
         flops=not args.no_flops,
         probe=not args.no_probe,
+        profile=args.profile,
         variant_dir=None if args.variant_dir is None else str(args.variant_dir),
         trt_cache_dir=None if args.trt_cache is None else str(args.trt_cache),
     )

@@ -107,6 +107,8 @@ class BenchConfig:
     """Count the model's FLOPs on the graph (one extra run with every tensor as an output)."""
     probe: bool = True
     """Measure the matmul peak of the device."""
+    profile: bool = False
+    """Profile the inference per operator with onnxruntime's profiler (a few extra runs)."""
     variant_dir: str | None = None
     """Where FP16/INT8 variants are written; None: beside the model."""
     trt_cache_dir: str | None = None
@@ -323,6 +325,9 @@ class BenchReport:
     """GFLOP/s reached by the inference and its fraction of the probe's peak."""
     torch: TorchComparison | None = None
     """PyTorch comparison, when asked for."""
+    profile: dict[str, Any] | None = None
+    """Per-operator inference time from onnxruntime's profiler: ``by_op`` and ``top_nodes``
+    (ms per run, share of the kernel time)."""
     gpu_message: str | None = None
     """Why GPU parts were not run, in words (None: a GPU ran, or none was asked for)."""
     created: str = ""
@@ -592,6 +597,69 @@ def count_flops(model_path: str | Path, inputs: ModelInputs) -> FlopCount:
                 other += f
     by_op = dict(sorted(by_op.items(), key=lambda kv: -kv[1]))
     return FlopCount(dense / 1e9, other / 1e9, by_op, int(inputs.points.shape[0]))
+
+
+def profile_ops(
+    model_path: str | Path,
+    inputs: ModelInputs,
+    *,
+    device: str = "cpu",
+    threads: int | None = None,
+    runs: int = 3,
+    top: int = 12,
+) -> dict[str, Any]:
+    """Where the inference time goes: onnxruntime's profiler over ``runs`` runs of ``inputs``.
+
+    Returns ``{"runs", "kernel_ms_per_run", "by_op": [{op, ms, share}], "top_nodes": [...]}``.
+    """
+    import tempfile
+
+    import onnxruntime as ort
+
+    from perceive.deploy.runner import DEVICE_PROVIDERS
+
+    with tempfile.TemporaryDirectory(prefix="perceive_prof_") as tmp:
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        if threads is not None:
+            so.intra_op_num_threads = threads
+        so.enable_profiling = True
+        so.profile_file_prefix = str(Path(tmp) / "ort")
+        avail = ort.get_available_providers()
+        providers = [p for p in DEVICE_PROVIDERS.get(device, ()) if p in avail] or [
+            "CPUExecutionProvider"
+        ]
+        sess = ort.InferenceSession(str(model_path), so, providers=providers)
+        feeds = inputs.feeds()
+        sess.run(None, feeds)
+        for _ in range(runs):
+            sess.run(None, feeds)
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    by_op: dict[str, float] = {}
+    by_node: dict[tuple[str, str], float] = {}
+    n_runs = 0
+    for e in events:
+        if e.get("cat") == "Session" and e.get("name") == "model_run":
+            n_runs += 1
+        if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time"):
+            op = e.get("args", {}).get("op_name", "?")
+            by_op[op] = by_op.get(op, 0.0) + e["dur"] / 1e3
+            key = (op, e["name"].removesuffix("_kernel_time"))
+            by_node[key] = by_node.get(key, 0.0) + e["dur"] / 1e3
+    n_runs = max(n_runs, 1)
+    total = sum(by_op.values()) or 1.0
+    return {
+        "runs": n_runs,
+        "kernel_ms_per_run": total / n_runs,
+        "by_op": [
+            {"op": k, "ms": v / n_runs, "share": v / total}
+            for k, v in sorted(by_op.items(), key=lambda kv: -kv[1])[:top]
+        ],
+        "top_nodes": [
+            {"op": k[0], "node": k[1], "ms": v / n_runs, "share": v / total}
+            for k, v in sorted(by_node.items(), key=lambda kv: -kv[1])[:top]
+        ],
+    }
 
 
 def matmul_probe(
@@ -1018,6 +1086,11 @@ def run_benchmark(
                 + ("; int8 kernels have a higher peak" if main.precision == "int8" else ""),
             }
 
+    prof = None
+    if cfg.profile and inputs is not None:
+        say("profiling operators")
+        prof = profile_ops(main.model_path, inputs, device=main.device, threads=main.threads)
+
     torch_cmp = None
     if torch_model is not None:
         ts = main_extras["torch_s"]
@@ -1079,6 +1152,7 @@ def run_benchmark(
         peak=peak,
         achieved=achieved,
         torch=torch_cmp,
+        profile=prof,
         gpu_message=gpu_message,
         created=created,
     )
@@ -1168,6 +1242,19 @@ def format_report(report: BenchReport) -> str:
         lines.append(
             f"achieved: {a['dense_gflops_per_s']:.1f} GFLOP/s dense in inference = "
             f"{100 * a['fraction_of_peak']:.1f}% of the measured peak"
+        )
+    if report.profile is not None:
+        pr = report.profile
+        lines += [
+            "",
+            f"operators (onnxruntime profiler, "
+            f"{pr['kernel_ms_per_run']:.1f} ms of kernels per run):",
+        ]
+        for row in pr["by_op"][:8]:
+            lines.append(f"  {row['op']:<22} {row['ms']:9.2f} ms  {100 * row['share']:5.1f}%")
+        lines.append(
+            "  slowest nodes: "
+            + ", ".join(f"{r['node']} ({r['op']}) {r['ms']:.1f} ms" for r in pr["top_nodes"][:3])
         )
     if report.torch is not None:
         t = report.torch

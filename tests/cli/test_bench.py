@@ -24,7 +24,7 @@ def test_bench_writes_complete_json_and_png(
     rc = main(
         [
             "bench", str(model), "--small", "--frames", "2", "--iters", "3", "--warmup", "1",
-            "--threads", "1", "--json", str(out), "--plot", str(png), "--quiet",
+            "--threads", "1", "--json", str(out), "--plot", str(png), "--quiet", "--profile",
         ]
     )  # fmt: skip
     assert rc == 0
@@ -58,6 +58,10 @@ def test_bench_writes_complete_json_and_png(
     assert d["config"]["threads"] == 1 and d["config"]["timed_iters"] == 3
     assert d["environment"]["versions"]["onnxruntime"]
     assert d["flops"]["total_gflops"] > 0 and d["peak"]["gflops_per_s"] > 0
+    ops = {row["op"] for row in d["profile"]["by_op"]}
+    assert "Conv" in ops and d["profile"]["kernel_ms_per_run"] > 0
+    assert sum(row["share"] for row in d["profile"]["by_op"]) <= 1.0 + 1e-9
+    assert "operators (onnxruntime profiler" in text
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 

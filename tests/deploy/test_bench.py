@@ -249,3 +249,15 @@ def test_compare_torch_without_model_code_is_a_clear_error(
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(Exception, match="--compare-torch needs the PyTorch model code"):
         bench._torch_model("x.pt")
+
+
+@pytest.mark.slow
+def test_compare_torch_with_a_real_checkpoint(
+    tiny_real_model: tuple[Path, Path], tmp_path: Path
+) -> None:
+    onnx_path, ckpt = tiny_real_model
+    r = run_benchmark(_cfg(onnx_path, tmp_path, iters=4, compare_torch=str(ckpt), flops=True))
+    assert r.torch is not None and r.torch.max_score_diff < 1e-4
+    assert r.torch.speedup_p50 > 0 and r.torch.threads == 1
+    # the graph count and torch's FlopCounter see the same dense work (within what each counts)
+    assert r.flops.dense_gflops > 0 and r.torch.gflops_by_flop_counter > 0

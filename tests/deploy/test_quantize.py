@@ -164,3 +164,19 @@ def test_compare_variants_reports_each_precision(standin_onnx: Path, tmp_path: P
     assert all(r.max_score_diff is not None and r.max_score_diff < 0.2 for r in reports[1:])
     table = format_variant_table(reports)
     assert table.count("\n") == 4 and "int8" in table
+
+
+@pytest.mark.slow
+def test_variants_of_a_real_tiny_model(tiny_real_model: tuple[Path, Path], tmp_path: Path) -> None:
+    onnx_path, _ = tiny_real_model
+    reports = compare_variants(
+        onnx_path,
+        [make_frame(s) for s in (30, 31)],
+        out_dir=tmp_path,
+        calibration_frames=[make_frame(s) for s in (40, 41, 42)],
+        threads=1,
+        iters=2,
+    )
+    assert [r.precision for r in reports] == ["fp32", "fp16", "int8"]
+    assert all(r.latency_ms_p50 is not None for r in reports), format_variant_table(reports)
+    assert all(r.max_score_diff < 0.1 for r in reports[1:]), format_variant_table(reports)

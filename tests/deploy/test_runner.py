@@ -341,3 +341,51 @@ def test_no_warning_for_cpu(standin_onnx: Path) -> None:
         warnings.simplefilter("error")
         d = Detector(standin_onnx, device="cpu")
     assert d.fallback_message is None and d.device == "cpu"
+
+
+@pytest.mark.slow
+def test_real_tiny_model_matches_pytorch_on_generated_and_real_frames(
+    tiny_real_model: tuple[Path, Path], real_frame_path: Path
+) -> None:
+    import torch
+
+    from perceive.datasets import waymo
+    from perceive.training.checkpoint import detector_from_checkpoint
+
+    onnx_path, ckpt = tiny_real_model
+    det = Detector(onnx_path, threads=1)
+    model = detector_from_checkpoint(ckpt)
+    with waymo.open(real_frame_path) as seg:
+        real = seg[0]
+    for frame in (make_frame(20), make_frame(21, fill=0.2), real):
+        inputs = det.prepare(*det.inputs_from_frame(frame))
+        out = det(frame)
+        with torch.no_grad():
+            boxes, scores, labels = (
+                o.numpy() for o in model(*map(torch.from_numpy, inputs.feeds().values()))
+            )
+        keep = scores >= det.score_threshold
+        assert len(out) == int(keep.sum())
+        np.testing.assert_allclose(out.scores, scores[keep], atol=1e-5)
+        np.testing.assert_array_equal(out.labels, labels[keep])
+        np.testing.assert_allclose(out.boxes, boxes[keep], atol=1e-3)
+    assert inputs.points.shape[0] == 0  # the real frame has no LiDAR
+
+
+def test_example_robot_loop_runs(
+    standin_onnx: Path, real_frame_path: Path, tmp_path: Path, capsys
+) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "robot_loop.py"
+    spec = importlib.util.spec_from_file_location("robot_loop", path)
+    loop = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loop)
+    assert loop.main([str(standin_onnx), "--generated", "2", "--numpy", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("detections in") == 2 and "2 frames in" in out
+    assert (
+        loop.main([str(standin_onnx), "--data", str(real_frame_path), "--draw", str(tmp_path)]) == 0
+    )
+    assert (tmp_path / "frame_0000.png").stat().st_size > 0
+    assert loop.main([str(tmp_path / "missing.onnx")]) == 1
