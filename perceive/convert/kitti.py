@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from perceive.datasets.types import CAMERA_NAMES, Boxes2D, Frame
+from perceive.datasets.types import CAMERA_NAMES, Frame
 from perceive.errors import DataError
 from perceive.geometry.boxes import wrap_angle
 from perceive.io.atomic import atomic_write_bytes, atomic_write_text
@@ -226,8 +226,7 @@ def label_texts(frame: Frame) -> dict[str, str]:
     k = boxes_to_kitti(boxes.center, boxes.size, boxes.heading, tr0)
     # 2D boxes: projected boxes carry ids "<3D id>_<CAMERA>".
     proj: dict[str, dict[str, np.ndarray]] = {}
-    for cam, b in frame.projected_boxes.items():
-        b2 = b if isinstance(b, Boxes2D) else Boxes2D.empty()
+    for cam, b2 in frame.projected_boxes.items():
         xyxy = b2.xyxy()
         if cam in frame.cameras:
             c = frame.cameras[cam]
