@@ -92,9 +92,10 @@ class PillarConfig:
     """Names of the input point columns, in order (the ONNX ``points`` input)."""
     max_points: int = 200_000
     """At most this many points (the first ones after range cropping) enter the grid."""
-    channels: tuple[int, ...] = (32, 32)
+    channels: tuple[int, ...] = (32,)
     """Width of each per-point layer; layers after the first also see their pillar's max
-    of the previous layer (as in VoxelNet's VFE). The last is the BEV channel count."""
+    of the previous layer (as in VoxelNet's VFE). The last is the BEV channel count. One
+    layer (PointPillars) is the default: per-point work dominates the cost of big clouds."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "point_features", tuple(self.point_features))
@@ -120,10 +121,10 @@ class CameraConfig:
     """Camera names in the order of the ``images`` input."""
     image_size: tuple[int, int] = (192, 128)
     """Every camera image is resized to ``(width, height)`` pixels before the model."""
-    channels: tuple[int, ...] = (16, 32, 64)
+    channels: tuple[int, ...] = (16, 32, 48)
     """Width of each stage; every stage starts with a stride-2 convolution (the first
     stage is the stem), so the feature map has stride ``2 ** len(channels)``."""
-    blocks: tuple[int, ...] = (1, 1, 1)
+    blocks: tuple[int, ...] = (0, 1, 1)
     """Residual blocks per stage after its strided convolution."""
     out_channels: int = 32
     """Channels of the feature map handed to the fusion."""
@@ -189,9 +190,9 @@ class BEVBackboneConfig:
 
     channels: tuple[int, ...] = (32, 64, 96)
     """Width of each stage."""
-    strides: tuple[int, ...] = (1, 2, 2)
+    strides: tuple[int, ...] = (2, 2, 2)
     """Stride of each stage's first convolution (relative to the previous stage)."""
-    blocks: tuple[int, ...] = (1, 2, 2)
+    blocks: tuple[int, ...] = (1, 1, 1)
     """3x3 convolutions per stage after the first."""
     neck_channels: int = 32
     """Channels of each stage after upsampling to the output stride; they are concatenated."""

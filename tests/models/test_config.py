@@ -51,7 +51,7 @@ def test_replace_variant():
         lambda: CameraConfig(blocks=(1, 1)),
         lambda: FusionConfig(heights=()),
         lambda: FusionConfig(min_depth=-1.0),
-        lambda: BEVBackboneConfig(out_stride=8),
+        lambda: BEVBackboneConfig(out_stride=3),
         lambda: BEVBackboneConfig(strides=(1, 2)),
         lambda: HeadConfig(nms_kernel=4),
         lambda: HeadConfig(score_threshold=1.5),
