@@ -87,19 +87,34 @@ def polar_to_vehicle(
     return p.astype(np.float32)
 
 
-def _rotate_euler(
-    p: np.ndarray, roll: np.ndarray, pitch: np.ndarray, yaw: np.ndarray
-) -> np.ndarray:
-    """``Rz(yaw) Ry(pitch) Rx(roll) p`` for (N, 3) points and (N,) angles, without building
-    (N, 3, 3) matrices (three planar rotations: a third of the arithmetic)."""
-    x, y, z = p[:, 0], p[:, 1], p[:, 2]
+def _columns_affine(
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, rot: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``rot @ (x, y, z) + t`` on coordinate columns, in the columns' dtype."""
+    r, t = rot.tolist(), t.tolist()
+    return (
+        r[0][0] * x + r[0][1] * y + r[0][2] * z + t[0],
+        r[1][0] * x + r[1][1] * y + r[1][2] * z + t[1],
+        r[2][0] * x + r[2][1] * y + r[2][2] * z + t[2],
+    )
+
+
+def _columns_rotate_euler(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    roll: np.ndarray,
+    pitch: np.ndarray,
+    yaw: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``Rz(yaw) Ry(pitch) Rx(roll) (x, y, z)`` per point as three planar rotations (no
+    (N, 3, 3) matrices: a third of the arithmetic)."""
     cr, sr = np.cos(roll), np.sin(roll)
     y, z = cr * y - sr * z, sr * y + cr * z
     cp, sp = np.cos(pitch), np.sin(pitch)
     x, z = cp * x + sp * z, cp * z - sp * x
     cy, sy = np.cos(yaw), np.sin(yaw)
-    x, y = cy * x - sy * y, sy * x + cy * y
-    return np.stack([x, y, z], axis=1)
+    return cy * x - sy * y, sy * x + cy * y, z
 
 
 def pixels_to_vehicle(
@@ -114,9 +129,12 @@ def pixels_to_vehicle(
 ) -> np.ndarray:
     """Points of chosen range-image pixels, vehicle frame (the fast path of the reader).
 
-    The same result as :func:`polar_to_vehicle` with :func:`column_azimuths`, but the
-    trigonometry is done once per row and per column and gathered, and the per-pixel
-    pose is applied as three planar rotations.
+    The same result as :func:`polar_to_vehicle` with :func:`column_azimuths`, computed in
+    float32 as the format's reference implementation does (angles and transforms are
+    prepared in float64): the trigonometry is done once per row and per column and
+    gathered, coordinates stay in contiguous columns, and the per-pixel pose is applied
+    as three planar rotations. The pose translation is made relative to the frame's
+    in float64 first, so large world coordinates lose no precision.
 
     Args:
         range_m: (N,) range of each pixel, metres.
@@ -134,24 +152,27 @@ def pixels_to_vehicle(
     extrinsic = np.asarray(extrinsic, dtype=np.float64)
     incl = np.asarray(inclinations, dtype=np.float64)
     az = column_azimuths(width, extrinsic)
-    r = np.asarray(range_m, dtype=np.float64)
-    rc = r * np.cos(incl)[rows]
-    p = np.empty((r.shape[0], 3))
-    p[:, 0] = rc * np.cos(az)[cols]
-    p[:, 1] = rc * np.sin(az)[cols]
-    p[:, 2] = r * np.sin(incl)[rows]
-    p = affine(p, extrinsic[:3, :3], extrinsic[:3, 3])
+    r = np.asarray(range_m, dtype=np.float32).reshape(-1)
+    f32 = np.float32
+    rc = r * np.cos(incl).astype(f32)[rows]
+    x = rc * np.cos(az).astype(f32)[cols]
+    y = rc * np.sin(az).astype(f32)[cols]
+    z = r * np.sin(incl).astype(f32)[rows]
+    x, y, z = _columns_affine(x, y, z, extrinsic[:3, :3], extrinsic[:3, 3])
     if pixel_pose is not None:
         if frame_pose is None:
             raise ValueError("frame_pose is required with pixel_pose")
-        pp = np.asarray(pixel_pose, dtype=np.float64)
+        pp = np.asarray(pixel_pose)
         if pp.shape != (r.shape[0], 6):
             raise ValueError(f"pixel pose has shape {pp.shape}, expected {(r.shape[0], 6)}")
-        world = _rotate_euler(p, pp[:, 0], pp[:, 1], pp[:, 2]) + pp[:, 3:6]
         fp = np.asarray(frame_pose, dtype=np.float64)
-        # world -> vehicle: R^T (world - t)
-        p = affine(world, fp[:3, :3].T, -fp[:3, :3].T @ fp[:3, 3])
-    return p.astype(np.float32)
+        angles = pp[:, :3].astype(f32)
+        x, y, z = _columns_rotate_euler(x, y, z, angles[:, 0], angles[:, 1], angles[:, 2])
+        # vehicle = Rf^T (R_pixel p + t_pixel - t_frame)
+        shift = (pp[:, 3:6].astype(np.float64) - fp[:3, 3]).astype(f32)
+        x, y, z = x + shift[:, 0], y + shift[:, 1], z + shift[:, 2]
+        x, y, z = _columns_affine(x, y, z, fp[:3, :3].T, np.zeros(3))
+    return np.stack([x, y, z], axis=1).astype(f32, copy=False)
 
 
 def range_image_to_points(

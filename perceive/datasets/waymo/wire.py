@@ -66,27 +66,25 @@ def decode_varints(payload: bytes | memoryview | np.ndarray) -> np.ndarray:
 def decode_int32_varints(payload: bytes | memoryview | np.ndarray) -> np.ndarray:
     """Decode concatenated varints of int32 values to (N,) int32 (negatives wrap as protobuf's).
 
-    Fast paths for the common cases of range-image camera projections: every value in
-    one byte, or every value in at most two bytes (each value then ends at a byte below
-    0x80 and is two bytes long exactly when the byte before that end is a continuation
-    byte). Anything else goes through :func:`decode_varints`.
+    Fast path for the common case of range-image camera projections, every value in at
+    most two bytes: the value ending at each byte below 0x80 is that byte, and each
+    continuation byte (the k-th, at position c) adds the low bits of value ``c - k``.
+    Anything else goes through :func:`decode_varints`.
     """
     b = np.frombuffer(payload, dtype=np.uint8) if not isinstance(payload, np.ndarray) else payload
     if b.size == 0:
         return np.zeros(0, np.int32)
-    if b[-1] & 0x80:
+    cont = b >= 0x80
+    if cont[-1]:
         raise WireError("truncated varint at end of packed field")
-    ends = np.flatnonzero(b < 0x80)
-    if ends.size == b.size:
-        return b.astype(np.int32)
-    gaps = np.diff(ends)
-    if (ends[0] <= 1) and (gaps.size == 0 or int(gaps.max()) <= 2):
-        last = b[ends].astype(np.int32)
-        before = b[np.maximum(ends - 1, 0)].astype(np.int32)
-        two = before >= 0x80
-        two[0] = ends[0] == 1
-        return np.where(two, (before & 0x7F) | (last << 7), last)
-    return decode_varints(b).astype(np.int64).astype(np.int32)
+    if (cont[:-1] & cont[1:]).any():  # some value has three bytes or more
+        return decode_varints(b).astype(np.int64).astype(np.int32)
+    out = b[np.flatnonzero(~cont)].astype(np.int32)
+    first = np.flatnonzero(cont)  # first bytes of the two-byte values
+    if first.size:
+        at = first - np.arange(first.size)
+        out[at] = (b[first] & 0x7F).astype(np.int32) | (out[at] << 7)
+    return out
 
 
 def _split_matrix(buf: bytes) -> tuple[int, memoryview | None, list[int], bool]:
