@@ -119,6 +119,8 @@ class Detector(nn.Module):
             ``scores`` (D,) float32 sorted descending, ``labels`` (D,) int64 class index;
             ``D = config.head.max_detections``.
         """
+        if self.pillars is not None:
+            points = self.pillars.select_points(points)
         point_batch = torch.zeros_like(points[:, 0], dtype=torch.int64)
         heatmap, regression = self.forward_batch(
             points,

@@ -88,6 +88,34 @@ class PillarEncoder(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.out_channels = config.channels[-1]
 
+    def select_points(self, points: torch.Tensor) -> torch.Tensor:
+        """The first ``max_points`` points of one frame inside the range, in input order.
+
+        Compacts a frame's cloud before the per-point network, so that its cost is bounded
+        by ``max_points`` whatever N is: a top-k of distinct keys (index, or index + N for
+        points outside the range), exported as one ONNX ``TopK`` with a dynamic k.
+
+        Args:
+            points: (N, F) float32 points of one frame, N may be 0.
+
+        Returns:
+            (min(N, max_points), F) float32; in-range points first. When fewer than
+            ``max_points`` points are in range, out-of-range ones follow and are masked later.
+        """
+        n = points.shape[0]
+        inside = self.inside(points)
+        order = torch.arange(n, device=points.device)
+        key = torch.where(inside, order, order + n)
+        k = torch.sym_min(n, self.config.max_points)
+        _, index = torch.topk(key, k, largest=False, sorted=True)
+        return points.index_select(0, index)
+
+    def inside(self, points: torch.Tensor) -> torch.Tensor:
+        """(N,) bool: the point is finite and inside the range (min inclusive, max exclusive)."""
+        xyz = points[:, :3]
+        inside = ((xyz >= self.range_min) & (xyz < self.range_max)).all(dim=1)
+        return inside & torch.isfinite(points).all(dim=1)
+
     def point_cells(
         self, points: torch.Tensor, point_batch: torch.Tensor, batch_size: int
     ) -> torch.Tensor:
@@ -102,9 +130,7 @@ class PillarEncoder(nn.Module):
             (P,) int64 in ``[0, B * ny * nx]``: ``b * ny * nx + row * nx + col`` for a kept point.
         """
         xyz = points[:, :3]
-        inside = ((xyz >= self.range_min) & (xyz < self.range_max)).all(dim=1)
-        finite = torch.isfinite(points).all(dim=1)
-        inside = inside & finite
+        inside = self.inside(points)
         # Rank of each in-range point within its frame (1-based): keep the first max_points.
         valid = inside.to(torch.int64)
         running = torch.cumsum(valid, dim=0)

@@ -77,3 +77,24 @@ def test_gradients_reach_the_point_layers():
     p = pts(torch.rand(20, 3) * 8 - 4)
     enc(p, torch.zeros(20, dtype=torch.int64), 1).sum().backward()
     assert all(prm.grad is not None and prm.grad.abs().sum() > 0 for prm in enc.parameters())
+
+
+def test_select_points_keeps_the_first_in_range_points_in_order():
+    enc = make(max_points=4)
+    p = pts([[9.0, 0, 0], [0.5, 0.5, 0], [1.5, 0.5, 0], [0, 9.0, 0], [2.5, 0.5, 0], [3.5, 0.5, 0]])
+    p = torch.cat([p, pts([[-0.5, 0.5, 0], [float("nan"), 0, 0]])])
+    got = enc.select_points(p)
+    torch.testing.assert_close(got, p[[1, 2, 4, 5]])
+    few = enc.select_points(p[:3])  # fewer in range than the cap: in-range first, then the rest
+    torch.testing.assert_close(few, p[[1, 2, 0]])
+    assert enc.select_points(p[:0]).shape == (0, 5)
+
+
+def test_selection_does_not_change_the_map():
+    enc = make(max_points=30)
+    torch.manual_seed(3)
+    p = pts(torch.rand(100, 3) * 12 - 6)
+    sel = enc.select_points(p)
+    a = enc(p, torch.zeros(len(p), dtype=torch.int64), 1)
+    b = enc(sel, torch.zeros(len(sel), dtype=torch.int64), 1)
+    torch.testing.assert_close(a, b)
