@@ -155,6 +155,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--profile", action="store_true", help="time every operator with onnxruntime's profiler"
     )
     parser.add_argument(
+        "--no-optimize", action="store_true", help="run the graph as exported (no exact rewrites)"
+    )
+    parser.add_argument(
         "--variant-dir", type=Path, default=None, help="where FP16/INT8 variants are written"
     )
     parser.add_argument("--trt-cache", type=Path, default=None, help="TensorRT engine cache folder")
@@ -202,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
         flops=not args.no_flops,
         probe=not args.no_probe,
         profile=args.profile,
+        optimize=not args.no_optimize,
         variant_dir=None if args.variant_dir is None else str(args.variant_dir),
         trt_cache_dir=None if args.trt_cache is None else str(args.trt_cache),
     )

@@ -109,6 +109,8 @@ class BenchConfig:
     """Measure the matmul peak of the device."""
     profile: bool = False
     """Profile the inference per operator with onnxruntime's profiler (a few extra runs)."""
+    optimize: bool = True
+    """Run the Detector's exact graph rewrites (:mod:`perceive.deploy.optimize`)."""
     variant_dir: str | None = None
     """Where FP16/INT8 variants are written; None: beside the model."""
     trt_cache_dir: str | None = None
@@ -257,6 +259,8 @@ class CellResult:
     """Latency of each stage (and ``h2d``, ``device``, ``d2h`` with IO binding)."""
     io_binding: bool = False
     """Inference ran with IO binding."""
+    graph_rewrites: int = 0
+    """Nodes changed by the Detector's exact graph rewrites."""
     samples_ms: list[float] = field(default_factory=list)
     """End-to-end latencies, ms, in run order (for plots)."""
     inference_samples_ms: list[float] = field(default_factory=list)
@@ -401,6 +405,9 @@ def environment() -> dict[str, Any]:
         "cpu_logical_cores": psutil.cpu_count(logical=True),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_gb": round(mem / 2**30, 1),
+        "load_average_1_5_15min": [round(v, 2) for v in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "versions": {
@@ -607,6 +614,7 @@ def profile_ops(
     threads: int | None = None,
     runs: int = 3,
     top: int = 12,
+    optimize: bool = True,
 ) -> dict[str, Any]:
     """Where the inference time goes: onnxruntime's profiler over ``runs`` runs of ``inputs``.
 
@@ -629,7 +637,10 @@ def profile_ops(
         providers = [p for p in DEVICE_PROVIDERS.get(device, ()) if p in avail] or [
             "CPUExecutionProvider"
         ]
-        sess = ort.InferenceSession(str(model_path), so, providers=providers)
+        from perceive.deploy.optimize import optimized_model
+
+        data = optimized_model(model_path)[0] if optimize else None  # what the Detector runs
+        sess = ort.InferenceSession(data or str(model_path), so, providers=providers)
         feeds = inputs.feeds()
         sess.run(None, feeds)
         for _ in range(runs):
@@ -793,7 +804,13 @@ def _make_detector(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        det = Detector(path, device=device, threads=threads, trt_cache_dir=cfg.trt_cache_dir)
+        det = Detector(
+            path,
+            device=device,
+            threads=threads,
+            trt_cache_dir=cfg.trt_cache_dir,
+            optimize=cfg.optimize,
+        )
     msgs = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     return det, (det.fallback_message or ("; ".join(msgs) if msgs else None))
 
@@ -918,6 +935,7 @@ def run_cell(
         total=LatencyStats.of(total),
         stages=stages,
         io_binding=det.io_binding,
+        graph_rewrites=det.graph_rewrites,
         samples_ms=[t * 1e3 for t in total],
         inference_samples_ms=[t["inference"] * 1e3 for t in samples],
         peak_rss_mb=mon.peak / 2**20,
@@ -1089,7 +1107,9 @@ def run_benchmark(
     prof = None
     if cfg.profile and inputs is not None:
         say("profiling operators")
-        prof = profile_ops(main.model_path, inputs, device=main.device, threads=main.threads)
+        prof = profile_ops(
+            main.model_path, inputs, device=main.device, threads=main.threads, optimize=cfg.optimize
+        )
 
     torch_cmp = None
     if torch_model is not None:
@@ -1179,7 +1199,12 @@ def format_report(report: BenchReport) -> str:
         f"perceive bench: {m['path']} ({m['variant']}, {m['size_mb']:.1f} MB, "
         f"cameras {', '.join(m['cameras'])}, images {w}x{h}, max points {m['max_points']})",
         f"machine: {env['cpu_model']}, {env['cpu_physical_cores']} physical / "
-        f"{env['cpu_logical_cores']} logical cores, {env['memory_gb']} GB; {env['platform']}",
+        f"{env['cpu_logical_cores']} logical cores, {env['memory_gb']} GB; {env['platform']}"
+        + (
+            f"; load average {env['load_average_1_5_15min'][0]:.2f} at the start"
+            if env.get("load_average_1_5_15min")
+            else ""
+        ),
         "versions: "
         + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
         + f", python {env['python']}",
@@ -1188,7 +1213,9 @@ def format_report(report: BenchReport) -> str:
         "given to the model",
         f"settings: device {main.device_requested} -> {main.device} ({', '.join(main.providers)}), "
         f"precision {main.precision}, threads {main.threads or 'default'}, "
-        f"warmup {cfg['warmup']}, {length}" + (", IO binding" if main.io_binding else ""),
+        f"warmup {cfg['warmup']}, {length}"
+        + (", IO binding" if main.io_binding else "")
+        + (f", {main.graph_rewrites} nodes rewritten" if main.graph_rewrites else ""),
     ]
     if report.gpu_message:
         lines.append(f"GPU: {report.gpu_message}")

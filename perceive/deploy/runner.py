@@ -103,6 +103,9 @@ class DetectorConfig:
     host-to-device copy, device compute and device-to-host copy apart; None: on for GPU."""
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
     """onnxruntime graph optimisation level."""
+    optimize: bool = True
+    """Apply :mod:`perceive.deploy.optimize`'s exact graph rewrites before creating the session
+    (same outputs bit for bit, faster on onnxruntime's CPU provider)."""
     allow_spinning: bool = True
     """Let idle intra-op threads spin (lower latency, more CPU use)."""
     device_id: int = 0
@@ -497,10 +500,20 @@ class Detector:
             self.trt_cache_dir = None
 
         t0 = time.perf_counter()
+        source: str | bytes = str(self.path)
+        #: How many nodes the graph rewrites changed (0: the file runs as it is).
+        self.graph_rewrites = 0
+        if cfg.optimize:
+            from perceive.deploy.optimize import optimized_model
+
+            try:
+                data, self.graph_rewrites = optimized_model(self.path)
+            except Exception:  # not loadable by onnx: let onnxruntime report it below
+                data = None
+            if data is not None:
+                source = data
         try:
-            self._session = ort.InferenceSession(
-                str(self.path), sess_options=so, providers=providers
-            )
+            self._session = ort.InferenceSession(source, sess_options=so, providers=providers)
         except Exception as e:  # onnxruntime raises its own exception types
             if not choice.providers or choice.providers[0] == "CPUExecutionProvider":
                 raise DataError(f"onnxruntime cannot load the model: {e}", path=self.path) from e
@@ -512,7 +525,7 @@ class Detector:
             warnings.warn(msg, RuntimeWarning, stacklevel=2)
             self.fallback_message = msg
             self._session = ort.InferenceSession(
-                str(self.path), sess_options=so, providers=["CPUExecutionProvider"]
+                source, sess_options=so, providers=["CPUExecutionProvider"]
             )
         self.session_creation_s = time.perf_counter() - t0
 

@@ -1,0 +1,124 @@
+"""Exact graph rewrites: the flattened scatter gives the same outputs, bit for bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from perceive.deploy.optimize import flatten_scatter_elements, optimized_model
+from perceive.deploy.runner import Detector
+
+P, C, N = 37, 6, 500
+
+
+def _scatter_model(
+    reduction: str, *, expanded: bool, axis: int = 0, rank1: bool = False
+) -> onnx.ModelProto:
+    """data (P, C) <- updates (N, C) at rows idx; idx given as (N, 1) expanded, or as (N, C)."""
+    nodes = []
+    if rank1:
+        inputs = [
+            helper.make_tensor_value_info("data", TensorProto.FLOAT, [P]),
+            helper.make_tensor_value_info("idx", TensorProto.INT64, ["n"]),
+            helper.make_tensor_value_info("upd", TensorProto.FLOAT, ["n"]),
+        ]
+        nodes.append(
+            helper.make_node(
+                "ScatterElements", ["data", "idx", "upd"], ["out"], reduction=reduction
+            )
+        )
+        out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [P])
+    else:
+        inputs = [
+            helper.make_tensor_value_info("data", TensorProto.FLOAT, [P, C]),
+            helper.make_tensor_value_info(
+                "idx", TensorProto.INT64, ["n", 1] if expanded else ["n", C]
+            ),
+            helper.make_tensor_value_info("upd", TensorProto.FLOAT, ["n", C]),
+        ]
+        idx = "idx"
+        if expanded:
+            nodes.append(helper.make_node("Shape", ["upd"], ["ushape"]))
+            nodes.append(helper.make_node("Expand", ["idx", "ushape"], ["idx_e"]))
+            idx = "idx_e"
+        nodes.append(
+            helper.make_node(
+                "ScatterElements", ["data", idx, "upd"], ["out"], axis=axis, reduction=reduction
+            )
+        )
+        out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [P, C])
+    m = helper.make_model(
+        helper.make_graph(nodes, "g", inputs, [out]), opset_imports=[helper.make_opsetid("", 18)]
+    )
+    m.ir_version = 10
+    return onnx.shape_inference.infer_shapes(m)
+
+
+def _run(m: onnx.ModelProto, feeds: dict[str, np.ndarray], threads: int = 2) -> np.ndarray:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    return ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(
+        None, feeds
+    )[0]
+
+
+@pytest.mark.parametrize("reduction", ["max", "add", "min", "mul", "none"])
+@pytest.mark.parametrize("expanded", [True, False])
+def test_flattened_scatter_is_exact(reduction: str, expanded: bool) -> None:
+    rng = np.random.default_rng(0)
+    rows = rng.integers(-P, P, N)  # duplicates and negative rows
+    if reduction == "none":
+        rows = rng.permutation(P)[: min(N, P)] - P // 2  # no duplicates: "none" is order-free
+    n = rows.size
+    upd = rng.standard_normal((n, C)).astype(np.float32)
+    data = rng.standard_normal((P, C)).astype(np.float32)
+    idx = rows[:, None] if expanded else np.repeat(rows[:, None], C, 1)
+    feeds = {"data": data, "idx": idx.astype(np.int64), "upd": upd}
+    m = _scatter_model(reduction, expanded=expanded)
+    before = _run(m, feeds)
+    assert flatten_scatter_elements(m) == 1
+    onnx.checker.check_model(m, full_check=True)
+    assert "Expand" not in [x.op_type for x in m.graph.node if x.output[0].endswith("_idx2")]
+    after = _run(m, feeds)
+    np.testing.assert_array_equal(after, before)
+    if reduction == "max":  # and both are right
+        ref = data.copy()
+        np.maximum.at(ref, rows % P, upd)
+        np.testing.assert_array_equal(after, ref)
+
+
+def test_other_scatters_are_left_alone() -> None:
+    assert flatten_scatter_elements(_scatter_model("max", expanded=False, axis=1)) == 0
+    assert flatten_scatter_elements(_scatter_model("add", expanded=False, rank1=True)) == 0
+
+
+def test_detector_output_is_the_same_with_and_without_rewrites(standin_onnx: Path) -> None:
+    from perceive.datasets.waymo.fixtures import make_frame
+
+    frame = make_frame(5)
+    a = Detector(standin_onnx, optimize=True, score_threshold=0.0)
+    b = Detector(standin_onnx, optimize=False, score_threshold=0.0)
+    assert b.graph_rewrites == 0
+    np.testing.assert_array_equal(a(frame).boxes, b(frame).boxes)
+    data, n = optimized_model(standin_onnx)
+    assert n == a.graph_rewrites and (data is None) == (n == 0)
+
+
+@pytest.mark.slow
+def test_rewrites_on_a_real_tiny_model(tiny_real_model: tuple[Path, Path]) -> None:
+    from perceive.datasets.waymo.fixtures import make_frame
+
+    onnx_path, _ = tiny_real_model
+    a = Detector(onnx_path, optimize=True, score_threshold=0.0, threads=2)
+    b = Detector(onnx_path, optimize=False, score_threshold=0.0, threads=2)
+    assert a.graph_rewrites >= 2  # the pillar max-pooling scatters
+    for seed in (1, 2):
+        frame = make_frame(seed)
+        da, db = a(frame), b(frame)
+        np.testing.assert_array_equal(da.scores, db.scores)
+        np.testing.assert_array_equal(da.boxes, db.boxes)
