@@ -7,11 +7,15 @@ environment outside the repository (perceive itself never needs TensorFlow). Wha
 used (Python 3.10; the package has no wheel for 3.11):
 
     python3.10 -m venv /tmp/tfvenv
-    /tmp/tfvenv/bin/pip install waymo-open-dataset-tf-2-12-0==1.6.7   # brings tensorflow 2.13
+    /tmp/tfvenv/bin/pip install waymo-open-dataset-tf-2-12-0==1.6.7 protobuf==3.20.3
     .venv/bin/perceive bench-loader --frames 5 --keep-synthetic /tmp/bench/synth.tfrecord
     /tmp/tfvenv/bin/python tools/bench_loader_tf.py /tmp/bench/synth.tfrecord --frames 5 \
         --dump /tmp/bench/official
     .venv/bin/python tools/check_official_points.py /tmp/bench/synth.tfrecord /tmp/bench/official
+
+The package brings TensorFlow 2.13. The protobuf pin matters: with the protobuf 4 that
+pip picks otherwise, ``parse_range_image_and_camera_projection`` fails with "expected
+bytes, bytearray found".
 
 Stages, as the official tutorial does them:
 
