@@ -370,6 +370,15 @@ def test_real_tiny_model_matches_pytorch_on_generated_and_real_frames(
         np.testing.assert_array_equal(out.labels, labels[keep])
         np.testing.assert_allclose(out.boxes, boxes[keep], atol=1e-3)
     assert inputs.points.shape[0] == 0  # the real frame has no LiDAR
+    # More points than max_points: the runner's host crop keeps what the graph itself keeps.
+    frame = make_frame(22)
+    full = frame.point_cloud().features()
+    assert full.shape[0] > det.info.max_points
+    cropped = det.prepare(*det.inputs_from_frame(frame))
+    assert cropped.points.shape[0] <= det.info.max_points
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    raw = sess.run(None, {**cropped.feeds(), "points": full})
+    np.testing.assert_array_equal(det.infer(cropped)[0][1], raw[1])
 
 
 def test_example_robot_loop_runs(
