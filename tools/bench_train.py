@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # as perceive.training.train does on the CPU
     base = tiny_config() if args.tiny else DetectorConfig()
     source = (
         "real frames from " + " ".join(args.data)

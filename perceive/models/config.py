@@ -46,11 +46,11 @@ class GridConfig:
     """The bird's-eye-view grid shared by the LiDAR branch, the camera lift and the head."""
 
     point_cloud_range: tuple[float, float, float, float, float, float] = (
-        -64.0,
-        -64.0,
+        -51.2,
+        -51.2,
         0.15,
-        64.0,
-        64.0,
+        51.2,
+        51.2,
         4.0,
     )
     """``x_min, y_min, z_min, x_max, y_max, z_max``, vehicle frame, metres. Points outside are
@@ -94,7 +94,7 @@ class PillarConfig:
     """Names of the input point columns, in order (the ONNX ``points`` input)."""
     max_points: int = 150_000
     """At most this many points (the first ones after range cropping) enter the grid."""
-    channels: tuple[int, ...] = (32,)
+    channels: tuple[int, ...] = (16,)
     """Width of each per-point layer; layers after the first also see their pillar's max
     of the previous layer (as in VoxelNet's VFE). The last is the BEV channel count. One
     layer (PointPillars) is the default: per-point work dominates the cost of big clouds."""
@@ -121,14 +121,14 @@ class CameraConfig:
 
     cameras: tuple[str, ...] = CAMERA_NAMES
     """Camera names in the order of the ``images`` input."""
-    image_size: tuple[int, int] = (192, 128)
+    image_size: tuple[int, int] = (160, 96)
     """Every camera image is resized to ``(width, height)`` pixels before the model."""
-    channels: tuple[int, ...] = (16, 32, 48)
+    channels: tuple[int, ...] = (16, 24, 32)
     """Width of each stage; every stage starts with a stride-2 convolution (the first
     stage is the stem), so the feature map has stride ``2 ** len(channels)``."""
     blocks: tuple[int, ...] = (0, 1, 1)
     """Residual blocks per stage after its strided convolution."""
-    out_channels: int = 32
+    out_channels: int = 16
     """Channels of the feature map handed to the fusion."""
 
     def __post_init__(self) -> None:
@@ -172,7 +172,7 @@ class FusionConfig:
     bev_stride: int = 2
     """The lift samples cells of ``bev_stride`` x ``bev_stride`` pillars (camera features are
     coarser than pillars); the result is upsampled bilinearly to the pillar grid."""
-    bev_channels: int = 32
+    bev_channels: int = 16
     """Channels of the lifted camera BEV map (after the height collapse)."""
     min_depth: float = 0.5
     """Samples closer than this to a camera along its optical axis are ignored, metres."""
@@ -190,13 +190,13 @@ class FusionConfig:
 class BEVBackboneConfig:
     """2D CNN over the BEV grid with an upsampling neck (SECOND / PointPillars style)."""
 
-    channels: tuple[int, ...] = (32, 64, 96)
+    channels: tuple[int, ...] = (24, 48, 64)
     """Width of each stage."""
     strides: tuple[int, ...] = (2, 2, 2)
     """Stride of each stage's first convolution (relative to the previous stage)."""
     blocks: tuple[int, ...] = (1, 1, 1)
     """3x3 convolutions per stage after the first."""
-    neck_channels: int = 32
+    neck_channels: int = 24
     """Channels of each stage after upsampling to the output stride; they are concatenated."""
     out_stride: int = 2
     """Stride of the output map (and the heatmap) relative to the pillar grid."""
@@ -231,7 +231,7 @@ class BEVBackboneConfig:
 class HeadConfig:
     """CenterPoint-style head: a class heatmap and box regression per BEV cell, and decoding."""
 
-    channels: int = 32
+    channels: int = 24
     """Channels of the shared 3x3 convolution before the heatmap and regression outputs."""
     max_detections: int = 100
     """Boxes returned per frame (the ``K`` of the outputs; lower scores padded by top-k)."""
