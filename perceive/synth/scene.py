@@ -639,7 +639,9 @@ def build_scene(config: SceneConfig, rng: np.random.Generator, name: str, durati
                 x = cross_x + d * (k + 0.5) * lw
                 sy = int(rng.choice([-1, 1]))
                 y = sy * float(rng.uniform(rh + L / 2 + 6.0, 80.0))
-                heading = np.pi / 2 if d < 0 else -np.pi / 2  # right-hand traffic
+                heading = (
+                    np.pi / 2 if d > 0 else -np.pi / 2
+                )  # right-hand traffic: +y on the +x side
                 speed = 0.0 if rng.random() < 0.4 else float(rng.uniform(3.0, 10.0))
                 trj = Trajectory((x, y), heading, speed, 0.0, 16.0)
                 ys, _, _ = trj.at(times)

@@ -110,3 +110,20 @@ def test_terrain_markings_are_bright(scene):
     albedo, refl = lay.terrain(x, y)
     assert refl[0] > 3 * refl[1]
     assert albedo[0, 0] > albedo[1, 0] and albedo[2, 1] > albedo[2, 2]  # yellow line; green grass
+
+
+def test_traffic_keeps_right():
+    cfg = SceneConfig(
+        vehicles=(14, 14), pedestrians=(0, 0), cyclists=(2, 2), signs=(0, 0), intersection_prob=1.0
+    )
+    s = sc.build_scene(cfg, np.random.default_rng(8), "right", duration=2.0)
+    assert s.layout.cross_x is not None
+    n_cross = 0
+    for a in s.agents:
+        tr = a.trajectory
+        if abs(np.sin(tr.heading)) > 0.9:  # cross street: moving +y on the +x side
+            assert (tr.start[0] - s.layout.cross_x) * np.sin(tr.heading) > 0
+            n_cross += 1
+        else:  # main road: moving +x on the -y side
+            assert tr.start[1] * np.cos(tr.heading) < 0
+    assert n_cross > 0
