@@ -158,6 +158,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-optimize", action="store_true", help="run the graph as exported (no exact rewrites)"
     )
     parser.add_argument(
+        "--flush-denormals",
+        action="store_true",
+        help="treat denormal floats as zero (onnxruntime and PyTorch)",
+    )
+    parser.add_argument(
         "--variant-dir", type=Path, default=None, help="where FP16/INT8 variants are written"
     )
     parser.add_argument("--trt-cache", type=Path, default=None, help="TensorRT engine cache folder")
@@ -206,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
         probe=not args.no_probe,
         profile=args.profile,
         optimize=not args.no_optimize,
+        flush_denormals=args.flush_denormals,
         variant_dir=None if args.variant_dir is None else str(args.variant_dir),
         trt_cache_dir=None if args.trt_cache is None else str(args.trt_cache),
     )

@@ -111,6 +111,8 @@ class BenchConfig:
     """Profile the inference per operator with onnxruntime's profiler (a few extra runs)."""
     optimize: bool = True
     """Run the Detector's exact graph rewrites (:mod:`perceive.deploy.optimize`)."""
+    flush_denormals: bool = False
+    """Flush denormal floats to zero in onnxruntime and (with ``compare_torch``) in PyTorch."""
     variant_dir: str | None = None
     """Where FP16/INT8 variants are written; None: beside the model."""
     trt_cache_dir: str | None = None
@@ -810,6 +812,7 @@ def _make_detector(
             threads=threads,
             trt_cache_dir=cfg.trt_cache_dir,
             optimize=cfg.optimize,
+            flush_denormals=cfg.flush_denormals,
         )
     msgs = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     return det, (det.fallback_message or ("; ".join(msgs) if msgs else None))
@@ -1017,6 +1020,7 @@ def run_benchmark(
         torch_model = _torch_model(cfg.compare_torch)
         torch_threads = cfg.threads or int(env["cpu_physical_cores"] or 1)
         torch.set_num_threads(torch_threads)
+        torch.set_flush_denormal(cfg.flush_denormals)
 
     cells: list[CellResult] = []
     gpu_messages: list[str] = []
@@ -1215,7 +1219,8 @@ def format_report(report: BenchReport) -> str:
         f"precision {main.precision}, threads {main.threads or 'default'}, "
         f"warmup {cfg['warmup']}, {length}"
         + (", IO binding" if main.io_binding else "")
-        + (f", {main.graph_rewrites} nodes rewritten" if main.graph_rewrites else ""),
+        + (f", {main.graph_rewrites} nodes rewritten" if main.graph_rewrites else "")
+        + (", denormals flushed" if cfg.get("flush_denormals") else ""),
     ]
     if report.gpu_message:
         lines.append(f"GPU: {report.gpu_message}")

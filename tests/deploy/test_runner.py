@@ -259,6 +259,10 @@ def test_settings_are_per_detector(standin_onnx: Path) -> None:
     assert a.session.get_session_options().intra_op_num_threads == 1
     assert b.session.get_session_options().intra_op_num_threads == 2
     assert b.session.get_session_options().inter_op_num_threads == 2
+    c = Detector(standin_onnx, flush_denormals=True, allow_spinning=False)
+    opts = c.session.get_session_options()
+    assert opts.get_session_config_entry("session.set_denormal_as_zero") == "1"
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     f = _frame(11)
     assert len(b(f)) == standin.MAX_DETECTIONS > len(a(f))
     assert np.all(a(f).scores >= 0.9)
