@@ -51,6 +51,9 @@ DEVICES: tuple[str, ...] = ("cpu", "cuda", "tensorrt")
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
 #: Stages of one iteration, in order.
 STAGES: tuple[str, ...] = ("decode", "preprocess", "inference", "postprocess")
+#: Pause between the onnxruntime and the PyTorch run of one iteration (not timed), so that the
+#: threads one engine leaves spinning do not slow the other down.
+SETTLE_S = 0.05
 #: Ops counted as dense (multiply-accumulate) compute.
 DENSE_OPS: frozenset[str] = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm"})
 #: Elementwise-like ops counted at one FLOP per output element.
@@ -776,10 +779,12 @@ def _iterate(
     torch_run = None
     if torch_model is not None and torch_first:
         torch_run = _timed_torch(torch_model, inputs)
+        time.sleep(SETTLE_S)
     t2b = time.perf_counter()
     outs, extra = det.infer(inputs)
     t3 = time.perf_counter()
     if torch_model is not None and not torch_first:
+        time.sleep(SETTLE_S)
         torch_run = _timed_torch(torch_model, inputs)
     t3b = time.perf_counter()
     dets = det.postprocess(outs)
