@@ -848,7 +848,11 @@ def run_cell(
 
     extras: dict[str, Any] = {}
     try:
-        path = make_variant(cfg.model, precision, out_dir=cfg.variant_dir)
+        # INT8 scales are calibrated on the benchmark's own frames (at most 4)
+        calib = (
+            [source.load(i) for i in range(min(4, len(source)))] if precision == "int8" else None
+        )
+        path = make_variant(cfg.model, precision, out_dir=cfg.variant_dir, calibration_frames=calib)
     except PerceiveError as e:
         return CellResult(
             device, device, precision, threads, ok=False, note=f"variant not made: {e}"
