@@ -398,6 +398,24 @@ def select_providers(
     return ProviderChoice(usable, chosen, message)
 
 
+def _trt_profile(proto: Any, path: str) -> dict[str, str]:
+    """TensorRT optimisation-profile options for the dynamic ``points`` input: 1 to
+    ``max_points`` rows (the runner crops to ``max_points`` and feeds one out-of-range point
+    for an empty cloud), so the engine is built once rather than per cloud size."""
+    meta = {p.key: p.value for p in proto.metadata_props}
+    try:
+        info = ModelInfo.from_metadata(meta, path)
+    except DataError:
+        return {}
+    nf = len(info.point_features)
+    opt = max(1, info.max_points // 2)
+    return {
+        "trt_profile_min_shapes": f"points:1x{nf}",
+        "trt_profile_opt_shapes": f"points:{opt}x{nf}",
+        "trt_profile_max_shapes": f"points:{info.max_points}x{nf}",
+    }
+
+
 def _default_trt_cache() -> str:
     return str(
         Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "perceive" / "tensorrt"
@@ -478,45 +496,49 @@ class Detector:
         if cfg.flush_denormals:
             so.add_session_config_entry("session.set_denormal_as_zero", "1")
 
-        providers: list[Any] = []
-        for p in choice.providers:
-            if p == "TensorrtExecutionProvider":
-                cache = cfg.trt_cache_dir or _default_trt_cache()
-                Path(cache).mkdir(parents=True, exist_ok=True)
-                self.trt_cache_dir: str | None = cache
-                providers.append(
-                    (
-                        p,
-                        {
-                            "device_id": cfg.device_id,
-                            "trt_engine_cache_enable": True,
-                            "trt_engine_cache_path": cache,
-                            "trt_timing_cache_enable": True,
-                            "trt_timing_cache_path": cache,
-                            "trt_fp16_enable": cfg.trt_fp16,
-                        },
-                    )
-                )
-            elif p == "CUDAExecutionProvider":
-                providers.append((p, {"device_id": cfg.device_id}))
-            else:
-                providers.append(p)
-        if "TensorrtExecutionProvider" not in choice.providers:
-            self.trt_cache_dir = None
-
         t0 = time.perf_counter()
         source: str | bytes = str(self.path)
         #: How many nodes the graph rewrites changed (0: the file runs as it is).
         self.graph_rewrites = 0
-        if cfg.optimize:
-            from perceive.deploy.optimize import optimized_model
+        use_trt = "TensorrtExecutionProvider" in choice.providers
+        proto = None
+        if cfg.optimize or use_trt:
+            import onnx
 
             try:
-                data, self.graph_rewrites = optimized_model(self.path)
+                proto = onnx.load(str(self.path))
             except Exception:  # not loadable by onnx: let onnxruntime report it below
-                data = None
-            if data is not None:
-                source = data
+                proto = None
+        if proto is not None and cfg.optimize:
+            from perceive.deploy.optimize import flatten_scatter_elements
+
+            self.graph_rewrites = flatten_scatter_elements(proto)
+            if self.graph_rewrites:
+                source = proto.SerializeToString()
+
+        providers: list[Any] = []
+        self.trt_cache_dir: str | None = None
+        for p in choice.providers:
+            if p == "TensorrtExecutionProvider":
+                cache = cfg.trt_cache_dir or _default_trt_cache()
+                Path(cache).mkdir(parents=True, exist_ok=True)
+                self.trt_cache_dir = cache
+                options: dict[str, Any] = {
+                    "device_id": cfg.device_id,
+                    "trt_engine_cache_enable": True,
+                    "trt_engine_cache_path": cache,
+                    "trt_timing_cache_enable": True,
+                    "trt_timing_cache_path": cache,
+                    "trt_fp16_enable": cfg.trt_fp16,
+                }
+                if proto is not None:
+                    options.update(_trt_profile(proto, str(self.path)))
+                providers.append((p, options))
+            elif p == "CUDAExecutionProvider":
+                providers.append((p, {"device_id": cfg.device_id}))
+            else:
+                providers.append(p)
+
         try:
             self._session = ort.InferenceSession(source, sess_options=so, providers=providers)
         except Exception as e:  # onnxruntime raises its own exception types
@@ -552,6 +574,13 @@ class Detector:
             self.info.score_threshold if cfg.score_threshold is None else cfg.score_threshold
         )
         self.io_binding = cfg.io_binding if cfg.io_binding is not None else self.device != "cpu"
+        # TensorRT engines are built for 1..max_points points: an empty cloud is fed as one
+        # point outside the grid, which the graph's range crop drops (same result).
+        self.pad_empty_cloud = self.device == "tensorrt"
+        lo, hi = np.asarray(self.info.point_range[:3]), np.asarray(self.info.point_range[3:])
+        outside = np.zeros((1, len(self.info.point_features)), np.float32)
+        outside[0, :3] = hi + np.maximum(hi - lo, 1.0) * 10.0
+        self._outside_point = outside
         self._bind_device = "cuda" if self.device != "cpu" else "cpu"
 
     # ----------------------------------------------------------------- setup helpers
@@ -765,8 +794,11 @@ class Detector:
 
         With IO binding the extra timings hold ``h2d_s``, ``device_s`` and ``d2h_s``.
         """
+        feeds = inputs.feeds()
+        if self.pad_empty_cloud and feeds["points"].shape[0] == 0:
+            feeds["points"] = self._outside_point
         if not self.io_binding:
-            outs = self._session.run(list(OUTPUT_NAMES), inputs.feeds())
+            outs = self._session.run(list(OUTPUT_NAMES), feeds)
             return tuple(outs), {}
         import onnxruntime as ort
 
@@ -774,7 +806,7 @@ class Detector:
         binding = self._session.io_binding()  # one binding per call: thread-safe
         t0 = time.perf_counter()
         values = []
-        for name, arr in inputs.feeds().items():
+        for name, arr in feeds.items():
             v = ort.OrtValue.ortvalue_from_numpy(arr, dev, dev_id)
             values.append(v)  # keep alive until the run ends
             binding.bind_ortvalue_input(name, v)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
@@ -402,3 +403,20 @@ def test_example_robot_loop_runs(
     )
     assert (tmp_path / "frame_0000.png").stat().st_size > 0
     assert loop.main([str(tmp_path / "missing.onnx")]) == 1
+
+
+def test_tensorrt_settings_and_empty_cloud_padding(standin_onnx: Path) -> None:
+    from perceive.deploy.runner import _trt_profile
+
+    prof = _trt_profile(onnx.load(str(standin_onnx)), str(standin_onnx))
+    assert prof["trt_profile_min_shapes"] == "points:1x5"
+    assert prof["trt_profile_max_shapes"] == f"points:{standin.MAX_POINTS}x5"
+    # TensorRT gets one point outside the grid instead of an empty cloud: the same result
+    frame = _frame(13)
+    det = Detector(standin_onnx, score_threshold=0.0)
+    empty = np.zeros((0, 5), np.float32)
+    ref = det(empty, dict(frame.images), frame.cameras)
+    det.pad_empty_cloud = True
+    padded = det(empty, dict(frame.images), frame.cameras)
+    np.testing.assert_array_equal(padded.scores, ref.scores)
+    np.testing.assert_array_equal(padded.boxes, ref.boxes)
