@@ -805,7 +805,7 @@ def _iterate(
 
 
 def _make_detector(
-    cfg: BenchConfig, path: Path, device: str, threads: int | None
+    cfg: BenchConfig, path: Path, device: str, threads: int | None, trt_fp16: bool = False
 ) -> tuple[Detector, str | None]:
     from perceive.deploy.runner import Detector
 
@@ -818,6 +818,7 @@ def _make_detector(
             trt_cache_dir=cfg.trt_cache_dir,
             optimize=cfg.optimize,
             flush_denormals=cfg.flush_denormals,
+            trt_fp16=trt_fp16,
         )
     msgs = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     return det, (det.fallback_message or ("; ".join(msgs) if msgs else None))
@@ -852,21 +853,27 @@ def run_cell(
         calib = (
             [source.load(i) for i in range(min(4, len(source)))] if precision == "int8" else None
         )
-        path = make_variant(cfg.model, precision, out_dir=cfg.variant_dir, calibration_frames=calib)
+        # TensorRT makes its own FP16 kernels from the float32 graph (trt_fp16_enable), which
+        # is how it is meant to be used; other providers run the converted FP16 graph.
+        trt_fp16 = device == "tensorrt" and precision == "fp16"
+        variant = "fp32" if trt_fp16 else precision
+        path = make_variant(cfg.model, variant, out_dir=cfg.variant_dir, calibration_frames=calib)
     except PerceiveError as e:
         return CellResult(
             device, device, precision, threads, ok=False, note=f"variant not made: {e}"
         ), extras
     rss0 = _Monitor()
     t0 = time.perf_counter()
-    det, message = _make_detector(cfg, path, device, threads)
+    det, message = _make_detector(cfg, path, device, threads, trt_fp16)
     create_s = time.perf_counter() - t0
     cached_s = None
     if det.device == "tensorrt":  # a second session loads the engines from the cache
         t0 = time.perf_counter()
-        _make_detector(cfg, path, device, threads)
+        _make_detector(cfg, path, device, threads, trt_fp16)
         cached_s = time.perf_counter() - t0
     note = message or ""
+    if trt_fp16 and det.device != "tensorrt":
+        note = (note + "; " if note else "") + "FP16 was meant for TensorRT: the float32 graph ran"
     try:
         times, inputs, dets, _, _ = _iterate(det, source, 0)
     except PerceiveError:
