@@ -1367,7 +1367,7 @@ def plot_report(report: BenchReport, path: str | Path) -> Path:
     if report.torch is not None:
         series.append(("PyTorch eager inference", report.torch.samples_ms))
     everything = np.concatenate([np.asarray(s, np.float64) for _, s in series if len(s)])
-    bins = np.histogram_bin_edges(everything, bins=min(60, max(10, everything.size // 2)))
+    bins = np.histogram_bin_edges(everything, bins=min(60, max(20, everything.size // 2)))
     for label, s in series:
         ax_h.hist(s, bins=bins, alpha=0.55, label=label)
     ax_h.set_xlabel("latency (ms)")
