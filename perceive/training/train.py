@@ -274,20 +274,27 @@ def data_provenance(paths: Sequence[str], num_frames: int) -> dict[str, Any]:
     """Paths, frame count and, for synthetic data, the generator's manifest (seed, config name)."""
     out: dict[str, Any] = {"paths": list(paths), "frames": num_frames}
     manifests = []
+    candidates: list[Path] = []
     for p in paths:
-        m = (
-            Path(p) / "synth_manifest.json"
-            if Path(p).is_dir()
-            else Path(p).parent / "synth_manifest.json"
-        )
+        d = Path(p) if Path(p).is_dir() else Path(p).parent
+        candidates.append(d / "synth_manifest.json")
+        # A perceive cache remembers the files it was converted from.
+        for job in sorted((d / "_manifests").glob("*.json"))[:1] if d.is_dir() else []:
+            try:
+                src = json.loads(job.read_text())["job"]["path"]
+            except (OSError, KeyError, TypeError, json.JSONDecodeError):
+                continue
+            candidates.append(Path(src).parent / "synth_manifest.json")
+    for m in dict.fromkeys(candidates):
         if m.is_file():
             try:
                 data = json.loads(m.read_text())
             except (OSError, json.JSONDecodeError):
                 continue
-            manifests.append(
-                {k: data[k] for k in ("format", "seed", "frames", "segments") if k in data}
-            )
+            entry = {k: data[k] for k in ("format", "seed") if k in data}
+            if "frames" in data:
+                entry["frames_per_segment"] = data["frames"]
+            manifests.append(entry)
             if isinstance(data.get("config"), dict) and "name" in data["config"]:
                 manifests[-1]["config_name"] = data["config"]["name"]
     if manifests:
@@ -558,7 +565,8 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
         "host": platform.machine(),
     }
     if config.val_data:
-        provenance_base["data"]["val"] = {"paths": list(config.val_data)}
+        val_frames = len(open_source(config.val_data))
+        provenance_base["data"]["val"] = data_provenance(config.val_data, val_frames)
 
     def save_last(step_now: int) -> None:
         if not dist_info.main:
