@@ -121,7 +121,7 @@ class CameraConfig:
 
     cameras: tuple[str, ...] = CAMERA_NAMES
     """Camera names in the order of the ``images`` input."""
-    image_size: tuple[int, int] = (160, 96)
+    image_size: tuple[int, int] = (240, 160)
     """Every camera image is resized to ``(width, height)`` pixels before the model."""
     channels: tuple[int, ...] = (16, 24, 32)
     """Width of each stage; every stage starts with a stride-2 convolution (the first
@@ -169,7 +169,7 @@ class FusionConfig:
 
     heights: tuple[float, ...] = (0.4, 1.0, 1.6, 2.4)
     """z of the sample points above every BEV cell, vehicle frame, metres."""
-    bev_stride: int = 2
+    bev_stride: int = 1
     """The lift samples cells of ``bev_stride`` x ``bev_stride`` pillars (camera features are
     coarser than pillars); the result is upsampled bilinearly to the pillar grid."""
     bev_channels: int = 16
@@ -198,8 +198,9 @@ class BEVBackboneConfig:
     """3x3 convolutions per stage after the first."""
     neck_channels: int = 24
     """Channels of each stage after upsampling to the output stride; they are concatenated."""
-    out_stride: int = 2
-    """Stride of the output map (and the heatmap) relative to the pillar grid."""
+    out_stride: int = 1
+    """Stride of the output map (and the heatmap) relative to the pillar grid; each stage's
+    stride and it must divide one another."""
 
     def __post_init__(self) -> None:
         for name in ("channels", "strides", "blocks"):
@@ -211,11 +212,12 @@ class BEVBackboneConfig:
             raise ConfigError("bev.channels, bev.strides and bev.blocks need the same length")
         _positive_ints("bev.neck_channels", (self.neck_channels,))
         _positive_ints("bev.out_stride", (self.out_stride,))
-        if self.out_stride not in self.cumulative_strides:
-            raise ConfigError(
-                f"bev.out_stride {self.out_stride} must be the stride of one stage "
-                f"{self.cumulative_strides}"
-            )
+        for s in self.cumulative_strides:
+            if s % self.out_stride and self.out_stride % s:
+                raise ConfigError(
+                    f"bev.out_stride {self.out_stride} and the stage strides "
+                    f"{self.cumulative_strides} must divide one another"
+                )
 
     @property
     def cumulative_strides(self) -> tuple[int, ...]:

@@ -19,8 +19,8 @@ from perceive.models.config import (
 def test_defaults_are_valid_and_consistent():
     cfg = DetectorConfig()
     assert cfg.grid.shape == (128, 128)
-    assert cfg.head_grid_shape == (64, 64)
-    assert cfg.head_cell_size == (1.6, 1.6)
+    assert cfg.head_grid_shape == (128, 128)
+    assert cfg.head_cell_size == (0.8, 0.8)
     assert cfg.camera.stride == 8
 
 
