@@ -4,8 +4,8 @@ Examples::
 
     perceive train --train datasets/synth/train --val datasets/synth/val \\
         --variant fusion --iterations 600 --out runs/fusion
-    perceive train --config configs/fusion.json --iterations 10
-    perceive train --config configs/fusion.json --print-config > resolved.json
+    perceive train --config tools/configs/round1_fusion.json --iterations 10
+    perceive train --config tools/configs/round1_fusion.json --print-config > resolved.json
 
 A run resumes from ``<out>/last.pt`` when it exists. Several GPUs:
 ``torchrun --nproc_per_node 4 -m perceive.cli.main train --config ...``.
