@@ -65,6 +65,32 @@ class Detector(nn.Module):
         self.head = head
         self.coder = coder
 
+    def select_batch_points(
+        self, points: torch.Tensor, point_batch: torch.Tensor, batch_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each frame's points as the single-frame graph keeps them (eager, for training).
+
+        Applies :meth:`PillarEncoder.select_points` frame by frame, so a batched forward
+        sees exactly the points that :meth:`forward` would (the first ``max_points`` in
+        range) and the per-point work is bounded. A camera-only model returns the input.
+
+        Args:
+            points: (P, F) float32 points of all frames, each frame's points contiguous.
+            point_batch: (P,) int64 frame index of each point.
+            batch_size: number of frames B.
+
+        Returns:
+            ``(points, point_batch)`` of the kept points.
+        """
+        if self.pillars is None:
+            return points, point_batch
+        kept, index = [], []
+        for b in range(batch_size):
+            sel = self.pillars.select_points(points[point_batch == b])
+            kept.append(sel)
+            index.append(torch.full((sel.shape[0],), b, dtype=torch.int64, device=points.device))
+        return torch.cat(kept), torch.cat(index)
+
     def forward_batch(
         self,
         points: torch.Tensor,

@@ -69,8 +69,9 @@ def predict_frames(
         with torch.no_grad():
             for batch in tqdm(loader, desc="predict", disable=not progress, leave=False):
                 b = batch.to(device)
+                points, point_batch = model.select_batch_points(b.points, b.point_batch, len(b))
                 heatmap, regression = model.forward_batch(
-                    b.points, b.point_batch, b.images, b.intrinsics, b.extrinsics
+                    points, point_batch, b.images, b.intrinsics, b.extrinsics
                 )
                 boxes, scores, labels = model.coder.decode(heatmap, regression)
                 boxes, scores, labels = (

@@ -46,6 +46,9 @@ from perceive.models.detector import Detector
 from perceive.training.augment import AugmentConfig
 from perceive.training.checkpoint import load_checkpoint, save_checkpoint
 
+#: The data pipeline's point budget: effectively none (the model applies its own cap).
+DATASET_MAX_POINTS = 10_000_000
+
 #: Values of :attr:`TrainConfig.amp`.
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 
@@ -264,7 +267,9 @@ def dataset_config(model: DetectorConfig, augment: AugmentConfig | None, seed: i
         cameras=model.camera.cameras,
         image_size=model.camera.image_size,
         point_range=model.grid.point_cloud_range,
-        max_points=model.pillars.max_points,
+        # No random subsampling: the model keeps the first max_points in-range points, as
+        # its exported graph does (Detector.select_batch_points).
+        max_points=DATASET_MAX_POINTS,
         augment=augment,
         seed=seed,
     )
@@ -627,13 +632,12 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
     try:
         while step < end:
             batch = next(it).to(device, non_blocking=True)
+            points, point_batch = model.select_batch_points(
+                batch.points, batch.point_batch, len(batch)
+            )
             with autocast():
                 heatmap, regression = module(
-                    batch.points,
-                    batch.point_batch,
-                    batch.images,
-                    batch.intrinsics,
-                    batch.extrinsics,
+                    points, point_batch, batch.images, batch.intrinsics, batch.extrinsics
                 )
             targets = model.coder.encode(batch.boxes, batch.labels)
             out = loss_fn(heatmap.float(), regression.float(), targets)

@@ -100,3 +100,17 @@ def test_one_optimizer_step_lowers_the_loss_on_a_fixed_batch(model):
         opt.step()
         losses.append(float(out.total.detach()))
     assert losses[-1] < losses[0]
+
+
+def test_select_batch_points_matches_the_single_frame_selection(model):
+    cfg = model.config
+    a, b = inputs(cfg, 900, seed=3), inputs(cfg, 50, seed=4)
+    points = torch.cat([a[0], b[0]])
+    point_batch = torch.tensor([0] * 900 + [1] * 50)
+    kept, kept_batch = model.select_batch_points(points, point_batch, 2)
+    if model.pillars is None:
+        assert kept is points
+        return
+    torch.testing.assert_close(kept[kept_batch == 0], model.pillars.select_points(a[0]))
+    torch.testing.assert_close(kept[kept_batch == 1], model.pillars.select_points(b[0]))
+    assert (kept_batch == 0).sum() == min(900, cfg.pillars.max_points)
