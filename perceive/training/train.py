@@ -721,6 +721,10 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
                 f.write(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
     finally:
         bar.close()
+        if device.type == "cpu":
+            # Process-wide state: give the caller back the default (other code in the
+            # process, e.g. NumPy/hypothesis float handling, relies on IEEE denormals).
+            torch.set_flush_denormal(False)
         if dist_info.initialised:
             import torch.distributed as dist
 
