@@ -294,6 +294,16 @@ def _str_array(ids: Iterable[str] | np.ndarray) -> np.ndarray:
     return arr.reshape(-1)
 
 
+def _ids(ids: Iterable[str] | np.ndarray, n: int, what: str) -> np.ndarray:
+    """(n,) object array of ids; no ids at all gives n empty strings."""
+    arr = _str_array(ids)
+    if arr.shape[0] == 0:
+        return np.array([""] * n, dtype=object)
+    if arr.shape[0] != n:
+        raise ValueError(f"{what}: {arr.shape[0]} ids for {n} boxes")
+    return arr
+
+
 @dataclass(frozen=True, eq=False)
 class Boxes3D:
     """N upright 3D boxes with their label attributes."""
@@ -326,8 +336,7 @@ class Boxes3D:
         set_(self, "size", np.asarray(self.size, np.float64).reshape(n, 3))
         set_(self, "heading", np.asarray(self.heading, np.float64).reshape(n))
         set_(self, "type", np.asarray(self.type, np.int8).reshape(n))
-        ids = _str_array(self.ids)
-        set_(self, "ids", ids if ids.shape[0] == n else np.array([""] * n, dtype=object))
+        set_(self, "ids", _ids(self.ids, n, "Boxes3D"))
         for name, dt, shape in (
             ("difficulty", np.int8, (n,)),
             ("num_lidar_points", np.int32, (n,)),
@@ -403,10 +412,7 @@ class Boxes2D:
         object.__setattr__(self, "center", np.asarray(self.center, np.float64).reshape(n, 2))
         object.__setattr__(self, "size", np.asarray(self.size, np.float64).reshape(n, 2))
         object.__setattr__(self, "type", np.asarray(self.type, np.int8).reshape(n))
-        ids = _str_array(self.ids)
-        object.__setattr__(
-            self, "ids", ids if ids.shape[0] == n else np.array([""] * n, dtype=object)
-        )
+        object.__setattr__(self, "ids", _ids(self.ids, n, "Boxes2D"))
 
     __eq__ = _eq_arrays  # type: ignore[assignment]
 

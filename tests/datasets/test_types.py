@@ -181,3 +181,20 @@ def test_frame_context_defaults() -> None:
     assert ctx.segment == "seg" and ctx.weather == ""
     f = make_frame(2, lasers=())
     assert f.segment == "fixture_2" and f.laser_names == [] and len(f.point_cloud()) == 0
+
+
+def test_box_ids_must_match_the_number_of_boxes():
+    from perceive.datasets.types import Boxes2D
+
+    with pytest.raises(ValueError, match="2 ids for 3 boxes"):
+        Boxes3D(
+            center=np.zeros((3, 3)),
+            size=np.ones((3, 3)),
+            heading=np.zeros(3),
+            type=[1, 1, 1],
+            ids=["a", "b"],
+        )
+    with pytest.raises(ValueError, match="1 ids for 2 boxes"):
+        Boxes2D(center=np.zeros((2, 2)), size=np.ones((2, 2)), type=[1, 1], ids=["a"])
+    no_ids = Boxes3D(center=np.zeros((2, 3)), size=np.ones((2, 3)), heading=[0, 0], type=[1, 2])
+    assert list(no_ids.ids) == ["", ""]
