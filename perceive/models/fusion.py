@@ -45,7 +45,12 @@ def project_to_cameras(
     """Project vehicle-frame points into cameras with the Waymo distortion model (global shutter).
 
     The torch twin of :func:`perceive.geometry.camera.project_points`, batched over
-    frames and cameras, without matrix inversion (extrinsics are rigid).
+    frames and cameras, without a matrix inverse (ONNX has none): the vehicle -> camera map
+    uses the transpose of the extrinsic's 3x3 block. That is exact for rigid extrinsics and
+    for the augmented ones of the training pipeline (a flip and a uniform scale ``s`` times
+    a rotation): the transpose then gives ``s**2`` times the camera coordinates, which
+    project to the same pixel; only ``depth`` (and the ``min_depth`` test) is scaled by
+    ``s**2``.
 
     Args:
         xyz: (S, 3) float32 points, vehicle frame, metres (shared by all frames).
