@@ -82,3 +82,26 @@ def test_lift_output_is_on_the_pillar_grid_for_any_stride():
     for stride in (1, 2, 4):
         out = lift(stride)(feats, intr[None].repeat(2, 1, 1), ext[None].repeat(2, 1, 1, 1))
         assert out.shape == (2, 4, 32, 32)
+
+
+def test_projection_is_unchanged_by_a_flipped_scaled_rotated_scene():
+    # The training augmentation maps points by A and extrinsics E to A @ E (A: flip, rotation,
+    # uniform scale, translation); pixels must not move.
+    _, intr, ext = calibs()
+    c, s, k = np.cos(0.4), np.sin(0.4), 1.04
+    a = np.eye(4)
+    a[:3, :3] = k * np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ np.diag([1.0, -1.0, 1.0])
+    a[:3, 3] = [0.3, -0.2, 0.1]
+    rng = np.random.default_rng(1)
+    xyz = rng.uniform([-30, -30, -1], [30, 30, 3], (500, 3))
+    moved = xyz @ a[:3, :3].T + a[:3, 3]
+    a_t = torch.tensor(a, dtype=torch.float32)
+    uv0, _, v0 = project_to_cameras(
+        torch.tensor(xyz, dtype=torch.float32), intr[None], ext[None], W, H
+    )
+    uv1, _, v1 = project_to_cameras(
+        torch.tensor(moved, dtype=torch.float32), intr[None], (a_t @ ext)[None], W, H
+    )
+    both = v0 & v1
+    assert both.sum() > 20 and (v0 != v1).sum() <= 3
+    torch.testing.assert_close(uv1[both], uv0[both], atol=2e-3, rtol=0)
