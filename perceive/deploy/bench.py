@@ -293,7 +293,7 @@ class TorchComparison:
     threads: int
     """``torch.get_num_threads()`` during the run."""
     inference: LatencyStats
-    """PyTorch forward latency."""
+    """PyTorch forward latency (on a GPU: host inputs to host outputs, copies included)."""
     onnx_inference: LatencyStats
     """onnxruntime inference latency over the same iterations."""
     speedup_p50: float
@@ -308,6 +308,9 @@ class TorchComparison:
     """PyTorch latencies, ms."""
     gflops_by_flop_counter: float | None = None
     """GFLOPs per frame according to ``torch.utils.flop_counter`` (None: not counted)."""
+    device: str = "cpu"
+    """Where PyTorch ran: ``cpu`` or ``cuda`` (with ``--device cuda``/``tensorrt`` and a GPU
+    that PyTorch sees)."""
 
 
 @dataclass(frozen=True)
@@ -428,6 +431,8 @@ def environment() -> dict[str, Any]:
             )
             if _version(p) is not None
         },
+        # the module really imported (a wheel unpacked on PYTHONPATH has no package metadata)
+        "onnxruntime_imported": f"{ort.__version__} at {Path(ort.__file__).parent}",
         "onnxruntime_providers": list(ort.get_available_providers()),
         "onnxruntime_device": ort.get_device(),
         "gpus": _nvidia_smi(),
@@ -824,14 +829,35 @@ def _make_detector(
     return det, (det.fallback_message or ("; ".join(msgs) if msgs else None))
 
 
-def _torch_model(checkpoint: str) -> Any:
+def _torch_model(checkpoint: str, device: str = "cpu") -> Any:
+    """The checkpoint's model in eval mode on ``device`` (``cpu`` or ``cuda``)."""
     try:
         from perceive.training.checkpoint import detector_from_checkpoint
     except ImportError as e:
         raise PerceiveError(
             f"--compare-torch needs the PyTorch model code (perceive.training.checkpoint): {e}"
         ) from None
-    return detector_from_checkpoint(checkpoint)
+    return detector_from_checkpoint(checkpoint).to(device)
+
+
+def _torch_device(model: Any) -> Any:
+    p = next(model.parameters(), None)
+    if p is None:
+        import torch
+
+        return torch.device("cpu")
+    return p.device
+
+
+def torch_device_for(device: str) -> str:
+    """Where ``--compare-torch`` runs PyTorch for an onnxruntime ``device``: CUDA for the GPU
+    providers when PyTorch sees a GPU, else the CPU."""
+    if device in ("cuda", "tensorrt"):
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+    return "cpu"
 
 
 def run_cell(
@@ -974,16 +1000,20 @@ def run_cell(
 
 
 def _torch_forward(model: Any, inputs: ModelInputs) -> tuple[np.ndarray, ...]:
+    """PyTorch forward on the model's device: host arrays in, host arrays out (on a GPU the
+    copies both ways are included, as they are in onnxruntime's inference stage)."""
     import torch
 
+    dev = _torch_device(model)
     with torch.inference_mode():
         out = model(
             *(
-                torch.from_numpy(np.ascontiguousarray(x))
+                torch.from_numpy(np.ascontiguousarray(x)).to(dev)
                 for x in (inputs.points, inputs.images, inputs.intrinsics, inputs.extrinsics)
             )
         )
-    return tuple(o.numpy() for o in out)
+        result = tuple(o.cpu().numpy() for o in out)  # .cpu() waits for the device
+    return result
 
 
 def _timed_torch(model: Any, inputs: ModelInputs) -> tuple[float, tuple[np.ndarray, ...]]:
@@ -1033,7 +1063,7 @@ def run_benchmark(
     if cfg.compare_torch:
         import torch
 
-        torch_model = _torch_model(cfg.compare_torch)
+        torch_model = _torch_model(cfg.compare_torch, torch_device_for(cfg.device))
         torch_threads = cfg.threads or int(env["cpu_physical_cores"] or 1)
         torch.set_num_threads(torch_threads)
         torch.set_flush_denormal(cfg.flush_denormals)
@@ -1155,6 +1185,7 @@ def run_benchmark(
             max_score_diff=float(main_extras["torch_score_diff"]),
             samples_ms=[t * 1e3 for t in ts],
             gflops_by_flop_counter=gfl,
+            device=str(_torch_device(torch_model).type),
         )
 
     gpu_message = None
@@ -1227,7 +1258,7 @@ def format_report(report: BenchReport) -> str:
         ),
         "versions: "
         + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
-        + f", python {env['python']}",
+        + f", python {env['python']}; onnxruntime imported: {env['onnxruntime_imported']}",
         f"providers available: {', '.join(env['onnxruntime_providers'])}; GPUs: {gpus}",
         f"data: {report.data['source']}, mean {report.data['mean_points']:.0f} points per frame "
         "given to the model",
@@ -1311,7 +1342,8 @@ def format_report(report: BenchReport) -> str:
             flop = f"; torch FlopCounter {t.gflops_by_flop_counter:.3f} GFLOPs"
         lines += [
             "",
-            f"PyTorch eager ({Path(t.checkpoint).name}, {t.threads} threads, interleaved): "
+            f"PyTorch eager ({Path(t.checkpoint).name}, {t.device}, {t.threads} threads, "
+            "interleaved): "
             f"p50 {t.inference.p50:.2f} ms, mean {t.inference.mean:.2f} ms; "
             f"onnxruntime p50 {t.onnx_inference.p50:.2f} ms",
             f"onnxruntime speed-up: {t.speedup_p50:.2f}x (p50), {t.speedup_mean:.2f}x (mean), "

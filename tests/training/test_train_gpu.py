@@ -1,0 +1,76 @@
+"""The training loop on a GPU: mixed precision, checkpoints, resume and DDP (NCCL) on CUDA.
+
+Skipped where PyTorch sees no GPU (CI); run on a GPU machine with ``tools/gpu_check.sh``.
+"""
+
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from perceive.datasets.waymo.fixtures import make_frame
+from perceive.datasets.waymo.v1_writer import write_segment
+from perceive.models.config import tiny_config
+from perceive.training.checkpoint import detector_from_checkpoint, load_checkpoint
+from perceive.training.train import TrainConfig, amp_dtype, train
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU for PyTorch")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("frames")
+    write_segment(root / "seg0.tfrecord", [make_frame(s, num_boxes=6) for s in range(4)])
+    return str(root / "seg0.tfrecord")
+
+
+def config(data, out, **kw):
+    base = dict(
+        train_data=(data,),
+        out_dir=str(out),
+        model=tiny_config("fusion"),
+        iterations=2,
+        batch_size=2,
+        num_workers=0,
+        log_every=1,
+        checkpoint_every=1,
+        progress=False,
+        device="cuda",
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_auto_amp_on_cuda_is_a_half_precision_type():
+    assert amp_dtype("auto", torch.device("cuda")) in (torch.bfloat16, torch.float16)
+
+
+def test_two_iterations_on_cuda_with_amp_then_resume(data, tmp_path):
+    stopped = train(config(data, tmp_path, iterations=3), stop_at=2)
+    assert stopped.step == 2 and np.isfinite(stopped.final_loss)
+    resumed = train(config(data, tmp_path, iterations=3))
+    assert resumed.resumed_from == 2 and resumed.step == 3
+    ckpt = load_checkpoint(resumed.model_path)
+    model = detector_from_checkpoint(ckpt)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_ddp_with_nccl_in_one_process(data, tmp_path, monkeypatch):
+    if not torch.distributed.is_nccl_available():
+        pytest.skip("this PyTorch has no NCCL")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for k, v in {
+        "WORLD_SIZE": "1",
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+    }.items():
+        monkeypatch.setenv(k, v)
+    result = train(config(data, tmp_path, model=tiny_config("lidar")))
+    assert result.step == 2
+    assert not torch.distributed.is_initialized()
+    assert load_checkpoint(result.model_path).provenance["world_size"] == 1
