@@ -90,13 +90,22 @@ def polar_to_vehicle(
 def _columns_affine(
     x: np.ndarray, y: np.ndarray, z: np.ndarray, rot: np.ndarray, t: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``rot @ (x, y, z) + t`` on coordinate columns, in the columns' dtype."""
+    """``rot @ (x, y, z) + t`` on coordinate columns, in the columns' dtype.
+
+    Each output is ``((r0 * x + r1 * y) + r2 * z) + t``, rounded after every operation
+    in the columns' dtype, computed in place in one buffer per output.
+    """
     r, t = rot.tolist(), t.tolist()
-    return (
-        r[0][0] * x + r[0][1] * y + r[0][2] * z + t[0],
-        r[1][0] * x + r[1][1] * y + r[1][2] * z + t[1],
-        r[2][0] * x + r[2][1] * y + r[2][2] * z + t[2],
-    )
+    out = []
+    for i in range(3):
+        acc = np.multiply(x, r[i][0])
+        tmp = np.multiply(y, r[i][1])
+        acc += tmp
+        np.multiply(z, r[i][2], out=tmp)
+        acc += tmp
+        acc += t[i]
+        out.append(acc)
+    return out[0], out[1], out[2]
 
 
 def _columns_rotate_euler(
@@ -109,12 +118,22 @@ def _columns_rotate_euler(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``Rz(yaw) Ry(pitch) Rx(roll) (x, y, z)`` per point as three planar rotations (no
     (N, 3, 3) matrices: a third of the arithmetic)."""
-    cr, sr = np.cos(roll), np.sin(roll)
-    y, z = cr * y - sr * z, sr * y + cr * z
-    cp, sp = np.cos(pitch), np.sin(pitch)
-    x, z = cp * x + sp * z, cp * z - sp * x
-    cy, sy = np.cos(yaw), np.sin(yaw)
-    return cy * x - sy * y, sy * x + cy * y, z
+
+    def planar(a: np.ndarray, b: np.ndarray, angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # (c a - s b, s a + c b), each product rounded before the sum.
+        c, s = np.cos(angle), np.sin(angle)
+        a2 = np.multiply(c, a)
+        tmp = np.multiply(s, b)
+        a2 -= tmp
+        b2 = np.multiply(s, a)
+        np.multiply(c, b, out=tmp)
+        b2 += tmp
+        return a2, b2
+
+    y, z = planar(y, z, roll)
+    z, x = planar(z, x, pitch)  # (c z - s x, s z + c x)
+    x, y = planar(x, y, yaw)
+    return x, y, z
 
 
 def pixels_to_vehicle(
@@ -152,27 +171,38 @@ def pixels_to_vehicle(
     extrinsic = np.asarray(extrinsic, dtype=np.float64)
     incl = np.asarray(inclinations, dtype=np.float64)
     az = column_azimuths(width, extrinsic)
-    r = np.asarray(range_m, dtype=np.float32).reshape(-1)
     f32 = np.float32
-    rc = r * np.cos(incl).astype(f32)[rows]
-    x = rc * np.cos(az).astype(f32)[cols]
-    y = rc * np.sin(az).astype(f32)[cols]
-    z = r * np.sin(incl).astype(f32)[rows]
-    x, y, z = _columns_affine(x, y, z, extrinsic[:3, :3], extrinsic[:3, 3])
+    r = np.asarray(range_m, dtype=f32).reshape(-1)
+    n = r.shape[0]
     if pixel_pose is not None:
         if frame_pose is None:
             raise ValueError("frame_pose is required with pixel_pose")
         pp = np.asarray(pixel_pose)
-        if pp.shape != (r.shape[0], 6):
-            raise ValueError(f"pixel pose has shape {pp.shape}, expected {(r.shape[0], 6)}")
+        if pp.shape != (n, 6):
+            raise ValueError(f"pixel pose has shape {pp.shape}, expected {(n, 6)}")
+    rc = np.cos(incl).astype(f32).take(rows)
+    rc *= r
+    x = np.cos(az).astype(f32).take(cols)
+    x *= rc
+    y = np.sin(az).astype(f32).take(cols)
+    y *= rc
+    z = np.sin(incl).astype(f32).take(rows)
+    z *= r
+    del rc
+    x, y, z = _columns_affine(x, y, z, extrinsic[:3, :3], extrinsic[:3, 3])
+    if pixel_pose is not None:
         fp = np.asarray(frame_pose, dtype=np.float64)
-        angles = pp[:, :3].astype(f32)
-        x, y, z = _columns_rotate_euler(x, y, z, angles[:, 0], angles[:, 1], angles[:, 2])
-        # vehicle = Rf^T (R_pixel p + t_pixel - t_frame)
-        shift = (pp[:, 3:6].astype(np.float64) - fp[:3, 3]).astype(f32)
-        x, y, z = x + shift[:, 0], y + shift[:, 1], z + shift[:, 2]
+        angles = [np.ascontiguousarray(pp[:, k], dtype=f32) for k in range(3)]
+        x, y, z = _columns_rotate_euler(x, y, z, *angles)
+        # vehicle = Rf^T (R_pixel p + t_pixel - t_frame), the difference taken in float64
+        for col, k in ((x, 3), (y, 4), (z, 5)):
+            shift = pp[:, k].astype(np.float64)
+            shift -= fp[k - 3, 3]
+            col += shift.astype(f32)
         x, y, z = _columns_affine(x, y, z, fp[:3, :3].T, np.zeros(3))
-    return np.stack([x, y, z], axis=1).astype(f32, copy=False)
+    out = np.empty((n, 3), f32)
+    out[:, 0], out[:, 1], out[:, 2] = x, y, z
+    return out
 
 
 def range_image_to_points(

@@ -67,9 +67,12 @@ def decode_int32_varints(payload: bytes | memoryview | np.ndarray) -> np.ndarray
     """Decode concatenated varints of int32 values to (N,) int32 (negatives wrap as protobuf's).
 
     Fast path for the common case of range-image camera projections, every value in at
-    most two bytes: the value ending at each byte below 0x80 is that byte, and each
-    continuation byte (the k-th, at position c) adds the low bits of value ``c - k``.
-    Anything else goes through :func:`decode_varints`.
+    most two bytes. The last byte of every value is below 0x80, so removing the
+    continuation bytes (a boolean compaction, which NumPy does run by run: cheap when
+    two-byte values are sparse) leaves one byte per value; then each two-byte value,
+    whose first byte is the k-th continuation byte at position ``c``, is value ``c - k``
+    and gets its high bits from its second byte. Anything else goes through
+    :func:`decode_varints`.
     """
     b = np.frombuffer(payload, dtype=np.uint8) if not isinstance(payload, np.ndarray) else payload
     if b.size == 0:
@@ -77,13 +80,19 @@ def decode_int32_varints(payload: bytes | memoryview | np.ndarray) -> np.ndarray
     cont = b >= 0x80
     if cont[-1]:
         raise WireError("truncated varint at end of packed field")
-    if (cont[:-1] & cont[1:]).any():  # some value has three bytes or more
-        return decode_varints(b).astype(np.int64).astype(np.int32)
-    out = b[np.flatnonzero(~cont)].astype(np.int32)
     first = np.flatnonzero(cont)  # first bytes of the two-byte values
-    if first.size:
-        at = first - np.arange(first.size)
-        out[at] = (b[first] & 0x7F).astype(np.int32) | (out[at] << 7)
+    if first.size == 0:
+        return b.astype(np.int32)
+    if np.logical_and(cont[:-1], cont[1:]).any():  # some value has three bytes or more
+        return decode_varints(b).astype(np.int64).astype(np.int32)
+    out = b[~cont].astype(np.int32)
+    low = b[first]
+    low &= 0x7F
+    at = np.subtract(first, np.arange(first.size), out=first)
+    high = out[at]
+    high <<= 7
+    high |= low
+    out[at] = high
     return out
 
 
