@@ -37,6 +37,8 @@ from perceive.models.detector import INPUT_NAMES, OUTPUT_NAMES, Detector
 MIN_OPSET = 18
 #: Default opset of :func:`export_onnx`.
 DEFAULT_OPSET = 18
+#: What :func:`export_onnx` can write: the inference formulation or the eager forward.
+FORMULATIONS = ("inference", "eager")
 #: Node domains that count as the standard ONNX operator set.
 STANDARD_DOMAINS = frozenset({"", "ai.onnx"})
 #: Metadata keys whose values are JSON (the others are plain strings).
@@ -226,6 +228,7 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     sidecar: bool = True,
     verbose: bool = False,
+    formulation: str = "inference",
 ) -> ExportResult:
     """Export a detector to one ONNX graph with metadata, and its JSON sidecar.
 
@@ -238,6 +241,11 @@ def export_onnx(
         opset: default-domain opset, >= 18.
         sidecar: also write the JSON sidecar.
         verbose: let the exporter print its progress.
+        formulation: ``"inference"`` (default) exports
+            :class:`~perceive.models.inference.InferenceDetector`, the same function as
+            :meth:`Detector.forward` with cheaper operators (fused pillar layer, one scatter-max,
+            separable lift projection, regression at the decoded cells only); ``"eager"``
+            exports :meth:`Detector.forward` itself.
 
     Returns:
         :class:`ExportResult`.
@@ -250,6 +258,8 @@ def export_onnx(
 
     if opset < MIN_OPSET:
         raise ConfigError(f"opset must be >= {MIN_OPSET}, got {opset}")
+    if formulation not in FORMULATIONS:
+        raise ConfigError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
     out_path = Path(out_path)
     if isinstance(model_or_checkpoint, Detector):
         model, prov = model_or_checkpoint, dict(provenance or {})
@@ -266,6 +276,11 @@ def export_onnx(
         }
     was_training = model.training
     model = model.eval().cpu()
+    graph_model: torch.nn.Module = model
+    if formulation == "inference":
+        from perceive.models.inference import InferenceDetector
+
+        graph_model = InferenceDetector(model).eval()
     args = example_inputs(model.config)
     num_points = torch.export.Dim("num_points", min=0, max=2**31 - 2)
     dynamic = {"points": {0: num_points}, "images": None, "intrinsics": None, "extrinsics": None}
@@ -273,7 +288,7 @@ def export_onnx(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                model,
+                graph_model,
                 args,
                 dynamo=True,
                 opset_version=opset,
@@ -289,6 +304,10 @@ def export_onnx(
     proto = program.model_proto
     if len(proto.functions):
         proto = onnx.inliner.inline_local_functions(proto)
+    if formulation == "inference":
+        from perceive.deploy.optimize import int32_scatter_indices
+
+        int32_scatter_indices(proto)
     bad = non_standard_nodes(proto)
     if bad:
         raise RuntimeError(f"exported graph has non-standard nodes: {sorted(set(bad))}")

@@ -9,6 +9,13 @@ element order and runs about 5x faster. ``ScatterND`` with row indices would be 
 still but is not safe: with more than one intra-op thread, onnxruntime 1.32 races on
 duplicate indices under a reduction (measured: wrong maxima).
 
+
+:func:`int32_scatter_indices`: the same kernel is about twice as fast with int32 indices as
+with the int64 ones PyTorch exports (a scatter along the last axis of a (C, P) tensor:
+5.3 ms -> 2.8 ms for 49k x 16 updates, one thread); indices are cast where they are made
+(before an ``Expand``, so the cast touches one row), when the scattered axis is static and
+fits in int32.
+
 Every rewrite uses standard ONNX operators only, and the rewritten graph gives the same
 outputs bit for bit (reductions are applied in the same order per output element).
 """
@@ -155,11 +162,100 @@ def flatten_scatter_elements(model: onnx.ModelProto, *, min_rank: int = 2) -> in
     return count
 
 
+def int32_scatter_indices(model: onnx.ModelProto) -> int:
+    """Rewrite, in place, the int64 indices of every ``ScatterElements`` as int32.
+
+    Only where the data's extent along the scatter axis is static and below 2**31 (so every
+    valid index, negative ones included, fits). When the indices are an ``Expand`` of a
+    smaller tensor, that tensor is cast and expanded instead.
+
+    Returns:
+        How many nodes were rewritten.
+    """
+    from onnx import TensorProto, helper
+
+    g = model.graph
+    producer = {o: n for n in g.node for o in n.output}
+    elem_type: dict[str, int] = {}
+    for v in [*g.value_info, *g.input, *g.output]:
+        elem_type[v.name] = v.type.tensor_type.elem_type
+    for t in g.initializer:
+        elem_type[t.name] = t.data_type
+    new_nodes = []
+    count = 0
+    for node in g.node:
+        if node.op_type != "ScatterElements" or node.domain not in ("", "ai.onnx"):
+            new_nodes.append(node)
+            continue
+        data, indices, _ = node.input
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        dims = _dims_of(model, data)
+        if elem_type.get(indices) != TensorProto.INT64 or dims is None or not dims:
+            new_nodes.append(node)
+            continue
+        extent = dims[axis % len(dims)]
+        if extent is None or extent >= 2**31:
+            new_nodes.append(node)
+            continue
+        p = f"{node.name or f'scatter{count}'}_i32"
+        src = producer.get(indices)
+        if src is not None and src.op_type == "Expand" and src.domain in ("", "ai.onnx"):
+            new_nodes += [
+                helper.make_node(
+                    "Cast", [src.input[0]], [f"{p}_small"], name=f"{p}_cast", to=TensorProto.INT32
+                ),
+                helper.make_node(
+                    "Expand", [f"{p}_small", src.input[1]], [f"{p}_idx"], name=f"{p}_expand"
+                ),
+            ]
+        else:
+            new_nodes.append(
+                helper.make_node(
+                    "Cast", [indices], [f"{p}_idx"], name=f"{p}_cast", to=TensorProto.INT32
+                )
+            )
+        node.input[1] = f"{p}_idx"
+        new_nodes.append(node)
+        count += 1
+    del g.node[:]
+    g.node.extend(new_nodes)
+    if count:
+        remove_dead_nodes(model)
+    return count
+
+
+def remove_dead_nodes(model: onnx.ModelProto) -> int:
+    """Remove, in place, nodes of the main graph none of whose outputs is used (onnxruntime
+    does not always drop them itself); returns how many were removed."""
+    g = model.graph
+    removed = 0
+    while True:
+        used = {o.name for o in g.output}
+        for n in g.node:
+            used.update(n.input)
+            for a in n.attribute:  # subgraphs may read outer names
+                for sub in [a.g, *a.graphs] if a.HasField("g") or len(a.graphs) else []:
+                    for sn in sub.node:
+                        used.update(sn.input)
+        keep = [n for n in g.node if any(o in used for o in n.output if o)]
+        if len(keep) == len(g.node):
+            return removed
+        removed += len(g.node) - len(keep)
+        del g.node[:]
+        g.node.extend(keep)
+
+
+def apply_all(model: onnx.ModelProto) -> int:
+    """Apply every rewrite of this module in place; returns how many nodes were rewritten."""
+    n = flatten_scatter_elements(model)
+    return n + int32_scatter_indices(model)
+
+
 def optimized_model(path: str | Path) -> tuple[bytes | None, int]:
     """The serialized model at ``path`` with every rewrite applied: ``(bytes, rewrites)``;
     ``(None, 0)`` when nothing applies (load the file itself then)."""
     import onnx
 
     model = onnx.load(str(path))
-    n = flatten_scatter_elements(model)
+    n = apply_all(model)
     return (model.SerializeToString() if n else None), n

@@ -510,9 +510,9 @@ class Detector:
             except Exception:  # not loadable by onnx: let onnxruntime report it below
                 proto = None
         if proto is not None and cfg.optimize:
-            from perceive.deploy.optimize import flatten_scatter_elements
+            from perceive.deploy.optimize import apply_all
 
-            self.graph_rewrites = flatten_scatter_elements(proto)
+            self.graph_rewrites = apply_all(proto)
             if self.graph_rewrites:
                 source = proto.SerializeToString()
 

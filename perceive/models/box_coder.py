@@ -166,23 +166,49 @@ class BoxCoder(nn.Module):
             radians in [-pi, pi]), ``scores`` (B, D) float32 in [0, 1] sorted descending and
             ``labels`` (B, D) int64 class index, with ``D = min(max_detections, K * H * W)``.
         """
+        b = heatmap.shape[0]
+        scores, labels, cell = self.peaks(heatmap)
+        d = cell.shape[1]
+        code = torch.gather(
+            regression.reshape(b, CODE_SIZE, -1), 2, cell.unsqueeze(1).expand(b, CODE_SIZE, d)
+        )
+        return self.boxes_from_codes(code, cell), scores, labels
+
+    def peaks(self, heatmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The highest local maxima of the heatmap (the first half of :meth:`decode`).
+
+        Args:
+            heatmap: (B, K, H, W) logits.
+
+        Returns:
+            ``scores`` (B, D) float32 sorted descending, ``labels`` (B, D) int64 class index and
+            ``cell`` (B, D) int64 flat cell index ``row * W + col``.
+        """
         b, k, h, w = heatmap.shape
         prob = torch.sigmoid(heatmap)
         pad = self.head.nms_kernel // 2
         peak = functional.max_pool2d(prob, kernel_size=self.head.nms_kernel, stride=1, padding=pad)
-        prob = torch.where(prob == peak, prob, torch.zeros_like(prob))
+        prob = torch.where(prob == peak, prob, 0.0)
         d = min(self.head.max_detections, k * h * w)
         scores, index = torch.topk(prob.reshape(b, k * h * w), d, dim=1, largest=True, sorted=True)
         labels = torch.div(index, h * w, rounding_mode="floor")
         cell = index - labels * (h * w)
-        code = torch.gather(
-            regression.reshape(b, CODE_SIZE, h * w), 2, cell.unsqueeze(1).expand(b, CODE_SIZE, d)
-        )
-        row = torch.div(cell, w, rounding_mode="floor")
-        col = cell - row * w
+        return scores, labels, cell
+
+    def boxes_from_codes(self, code: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        """Boxes from the regression codes at heatmap cells (the second half of :meth:`decode`).
+
+        Args:
+            code: (B, 8, D) float32 regression codes of the cells.
+            cell: (B, D) int64 flat cell index ``row * W + col``.
+
+        Returns:
+            (B, D, 7) float32 ``x, y, z, l, w, h, heading``, vehicle frame, metres, radians.
+        """
+        row = torch.div(cell, self.w, rounding_mode="floor")
+        col = cell - row * self.w
         x = self.x_min + (col.to(code.dtype) + code[:, 0]) * self.cell_x
         y = self.y_min + (row.to(code.dtype) + code[:, 1]) * self.cell_y
         size = torch.exp(code[:, 3:6].clamp(*LOG_SIZE_RANGE))
         heading = torch.atan2(code[:, 6], code[:, 7])
-        boxes = torch.stack([x, y, code[:, 2], size[:, 0], size[:, 1], size[:, 2], heading], dim=-1)
-        return boxes, scores, labels
+        return torch.stack([x, y, code[:, 2], size[:, 0], size[:, 1], size[:, 2], heading], dim=-1)

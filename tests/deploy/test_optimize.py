@@ -10,7 +10,12 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from perceive.deploy.optimize import flatten_scatter_elements, optimized_model
+from perceive.deploy.optimize import (
+    flatten_scatter_elements,
+    int32_scatter_indices,
+    optimized_model,
+    remove_dead_nodes,
+)
 from perceive.deploy.runner import Detector
 
 P, C, N = 37, 6, 500
@@ -97,6 +102,46 @@ def test_other_scatters_are_left_alone() -> None:
     assert flatten_scatter_elements(_scatter_model("add", expanded=False, rank1=True)) == 0
 
 
+@pytest.mark.parametrize("reduction", ["max", "add"])
+@pytest.mark.parametrize("expanded", [True, False])
+def test_int32_scatter_indices_is_exact(reduction: str, expanded: bool) -> None:
+    rng = np.random.default_rng(1)
+    m = _scatter_model(reduction, expanded=expanded)
+    idx = rng.integers(-P, P, (N, 1) if expanded else (N, C))  # negative ones too
+    feeds = {
+        "data": rng.standard_normal((P, C)).astype(np.float32),
+        "idx": idx.astype(np.int64),
+        "upd": rng.standard_normal((N, C)).astype(np.float32),
+    }
+    before = _run(m, feeds)
+    assert int32_scatter_indices(m) == 1
+    onnx.checker.check_model(m, full_check=True)
+    scatter = next(n for n in m.graph.node if n.op_type == "ScatterElements")
+    casts = [n for n in m.graph.node if n.op_type == "Cast"]
+    assert len(casts) == 1 and casts[0].attribute[0].i == TensorProto.INT32
+    if expanded:  # cast before the Expand, and the int64 Expand is gone
+        assert casts[0].input[0] == "idx"
+        assert [n.op_type for n in m.graph.node].count("Expand") == 1
+    assert scatter.input[1] != "idx"
+    np.testing.assert_array_equal(_run(m, feeds), before)
+    assert int32_scatter_indices(m) == 0  # already int32
+
+
+def test_int32_scatter_indices_needs_a_static_extent() -> None:
+    m = _scatter_model("max", expanded=False)
+    m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "p"
+    del m.graph.value_info[:]
+    assert int32_scatter_indices(m) == 0
+
+
+def test_remove_dead_nodes_keeps_what_outputs_need() -> None:
+    m = _scatter_model("max", expanded=True)
+    m.graph.node.append(helper.make_node("Neg", ["upd"], ["unused"]))
+    m.graph.node.append(helper.make_node("Abs", ["unused"], ["unused2"]))
+    assert remove_dead_nodes(m) == 2
+    assert [n.op_type for n in m.graph.node] == ["Shape", "Expand", "ScatterElements"]
+
+
 def test_detector_output_is_the_same_with_and_without_rewrites(standin_onnx: Path) -> None:
     from perceive.datasets.waymo.fixtures import make_frame
 
@@ -110,13 +155,18 @@ def test_detector_output_is_the_same_with_and_without_rewrites(standin_onnx: Pat
 
 
 @pytest.mark.slow
-def test_rewrites_on_a_real_tiny_model(tiny_real_model: tuple[Path, Path]) -> None:
+def test_rewrites_on_a_real_tiny_model(tiny_real_model: tuple[Path, Path], tmp_path: Path) -> None:
     from perceive.datasets.waymo.fixtures import make_frame
+    from perceive.deploy.export import export_onnx
 
-    onnx_path, _ = tiny_real_model
+    _, ckpt = tiny_real_model
+    # The eager formulation has the (N, C) scatters the rewrites are for; the default export
+    # already has its int32 indices.
+    onnx_path = tmp_path / "eager.onnx"
+    export_onnx(ckpt, onnx_path, formulation="eager", sidecar=False)
     a = Detector(onnx_path, optimize=True, score_threshold=0.0, threads=2)
     b = Detector(onnx_path, optimize=False, score_threshold=0.0, threads=2)
-    assert a.graph_rewrites >= 2  # the pillar max-pooling scatters
+    assert a.graph_rewrites >= 4  # the pillar scatters, flattened and with int32 indices
     for seed in (1, 2):
         frame = make_frame(seed)
         da, db = a(frame), b(frame)

@@ -1,0 +1,167 @@
+"""The inference formulation computes the trained detector's function with cheaper ops."""
+
+import numpy as np
+import pytest
+import torch
+
+from perceive.deploy.export import compare_detections, parity_inputs
+from perceive.models.build import build_detector
+from perceive.models.config import (
+    BEVBackboneConfig,
+    CameraConfig,
+    DetectorConfig,
+    GridConfig,
+    HeadConfig,
+    PillarConfig,
+    tiny_config,
+)
+from perceive.models.inference import (
+    FastCameraLift,
+    FusedPillarEncoder,
+    InferenceDetector,
+    InferenceHead,
+)
+
+
+def randomised(model):
+    """Random normalisation statistics (no flat heatmaps, no ties) and biases, eval mode."""
+    g = torch.Generator().manual_seed(5)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.2)
+        if isinstance(m, torch.nn.Linear):
+            m.bias.data.copy_(torch.randn(m.out_features, generator=g) * 0.5)
+    return model.eval()
+
+
+def cloud(n, config, seed=0, spread=1.3):
+    """(n, F) points uniform over ``spread`` times the grid's range (some fall outside)."""
+    rng = np.random.default_rng(seed)
+    r = np.asarray(config.grid.point_cloud_range, np.float32)
+    centre, half = (r[:3] + r[3:]) / 2, (r[3:] - r[:3]) / 2 * spread
+    p = rng.random((n, len(config.pillars.point_features)), dtype=np.float32) * 3
+    p[:, :3] = centre + (2 * rng.random((n, 3), dtype=np.float32) - 1) * half
+    return torch.from_numpy(p)
+
+
+@pytest.mark.parametrize("channels", [(8,), (8, 6), (4, 5, 6)])
+@pytest.mark.parametrize("n", [0, 1, 40, 700, 3000])
+def test_fused_pillars_equal_the_encoder_on_the_points_it_keeps(channels, n):
+    config = tiny_config().replace(pillars=PillarConfig(max_points=500, channels=channels))
+    torch.manual_seed(len(channels))
+    model = randomised(build_detector(config=config, variant="lidar"))
+    enc = model.pillars
+    fused = FusedPillarEncoder(enc).eval()
+    points = cloud(n, config, seed=n)
+    points[::7, 3] = 40.0  # intensities far outside tanh's linear range
+    with torch.no_grad():
+        kept = enc.select_points(points)
+        ref = enc(kept, torch.zeros(kept.shape[0], dtype=torch.int64), 1)
+        got = fused(points)
+    assert got.shape == ref.shape == (1, channels[-1], *config.grid.shape)
+    torch.testing.assert_close(got, ref, atol=2e-5, rtol=1e-5)
+    if n >= 40:
+        assert (ref != 0).any()  # not vacuous
+
+
+def test_fused_pillars_drop_non_finite_points_and_those_past_the_cap():
+    config = tiny_config().replace(pillars=PillarConfig(max_points=100, channels=(8,)))
+    model = randomised(build_detector(config=config, variant="lidar"))
+    fused = FusedPillarEncoder(model.pillars).eval()
+    good = cloud(100, config, spread=0.9)  # all inside
+    bad = good[:6].clone()
+    bad[0, 0] = float("nan")
+    bad[1, 1] = float("inf")
+    bad[2, 2] = float("-inf")
+    bad[3, 3] = float("nan")
+    bad[4, 4] = float("inf")
+    bad[5, :3] = 1e30
+    extra = cloud(50, config, seed=9, spread=0.9)  # past the cap of 100 in-range points
+    with torch.no_grad():
+        ref = fused(good)
+        got = fused(torch.cat([bad[:3], good[:50], bad[3:], good[50:], extra]))
+    torch.testing.assert_close(got, ref, atol=1e-6, rtol=1e-6)
+    with torch.no_grad():
+        assert not torch.equal(fused(torch.cat([good[:50], extra])), ref)
+
+
+def test_fast_lift_equals_the_lift():
+    config = tiny_config()
+    model = randomised(build_detector(config=config, variant="camera"))
+    (inp,) = parity_inputs(config, count=1, sizes=[0])
+    _, images, intr, ext = (torch.from_numpy(x) for x in inp)
+    # A camera tilted and shifted: every component of the rotation and translation matters.
+    angle = torch.tensor(0.3)
+    tilt = torch.eye(4)
+    tilt[0, 0], tilt[0, 2], tilt[2, 0], tilt[2, 2] = (
+        torch.cos(angle),
+        torch.sin(angle),
+        -torch.sin(angle),
+        torch.cos(angle),
+    )
+    tilt[:3, 3] = torch.tensor([0.4, -0.2, 0.3])
+    ext = ext.clone()
+    ext[1] = ext[1] @ tilt
+    with torch.no_grad():
+        feats = model.camera(images)
+        ref = model.lift(feats.unsqueeze(0), intr.unsqueeze(0), ext.unsqueeze(0))
+        got = FastCameraLift(model.lift).eval()(feats, intr, ext)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    assert ref.abs().sum() > 0
+
+
+def test_head_with_regression_at_the_peaks_equals_the_full_head():
+    config = tiny_config()
+    model = randomised(build_detector(config=config, variant="lidar"))
+    head = InferenceHead(model.head, model.coder).eval()
+    x = torch.randn(1, model.backbone.out_channels, *config.grid.shape)
+    with torch.no_grad():
+        ref = [t[0] for t in model.coder.decode(*model.head(x))]
+        got = head(x)
+    res = compare_detections([t.numpy() for t in ref], [t.numpy() for t in got])
+    assert res.within(box_atol=1e-4, score_atol=1e-6) and res.num_compared > 10, res
+
+
+@pytest.mark.parametrize("variant", ["fusion", "lidar", "camera"])
+def test_inference_detector_matches_the_detector(variant):
+    torch.manual_seed(2)
+    config = tiny_config()
+    model = randomised(build_detector(config=config, variant=variant))
+    fast = InferenceDetector(model).eval()
+    cap = config.pillars.max_points
+    sizes = [0, 1, 17, None, cap + 1, 20 * cap]
+    compared = 0
+    for inp in parity_inputs(config, count=len(sizes), sizes=sizes):
+        with torch.no_grad():
+            args = [torch.from_numpy(x) for x in inp]
+            ref = [t.numpy() for t in model(*args)]
+            got = [t.numpy() for t in fast(*args)]
+        res = compare_detections(ref, got, score_atol=1e-5)
+        assert res.within(box_atol=1e-3, score_atol=1e-5), res
+        compared += res.num_compared > 0
+    assert compared >= len(sizes) - 2
+
+
+def test_inference_detector_with_a_coarser_head_grid():
+    config = DetectorConfig(
+        variant="lidar",
+        grid=GridConfig(point_cloud_range=(-6.4, -6.4, -2.0, 6.4, 6.4, 4.0), voxel_size=(0.4, 0.4)),
+        pillars=PillarConfig(max_points=400, channels=(8,)),
+        camera=CameraConfig(cameras=("FRONT",), image_size=(32, 16), channels=(8,), blocks=(0,)),
+        bev=BEVBackboneConfig(
+            channels=(8, 16), strides=(2, 2), blocks=(0, 1), neck_channels=8, out_stride=2
+        ),
+        head=HeadConfig(channels=8, max_detections=15),
+    )
+    model = randomised(build_detector(config=config))
+    fast = InferenceDetector(model).eval()
+    (inp,) = parity_inputs(config, count=1, sizes=[300])
+    with torch.no_grad():
+        args = [torch.from_numpy(x) for x in inp]
+        res = compare_detections(
+            [t.numpy() for t in model(*args)], [t.numpy() for t in fast(*args)]
+        )
+    assert res.within(box_atol=1e-3, score_atol=1e-5) and res.num_compared > 5, res
