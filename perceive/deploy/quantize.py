@@ -96,6 +96,45 @@ def _topological_sort(graph: onnx.GraphProto) -> None:
     graph.node.extend(nodes)
 
 
+def _drop_duplicate_producers(graph: onnx.GraphProto) -> int:
+    """Remove repeated copies of a node that writes an output another node already writes.
+
+    Some versions of onnxruntime's float16 converter (1.31) insert one ``Cast`` back to
+    float32 per consumer of a float16 initializer, all with the same output name, which
+    breaks single static assignment. Copies with the same op, inputs and attributes compute
+    the same value, so the first is kept. Returns the number of nodes removed; two different
+    nodes writing one name raise :class:`~perceive.errors.DataError`.
+    """
+    first: dict[str, onnx.NodeProto] = {}
+    keep: list[onnx.NodeProto] = []
+    for n in graph.node:
+        clash = [o for o in n.output if o and o in first]
+        if not clash:
+            keep.append(n)
+            first.update({o: n for o in n.output if o})
+            continue
+        other = first[clash[0]]
+        same = (
+            n.op_type == other.op_type
+            and n.domain == other.domain
+            and list(n.input) == list(other.input)
+            and list(n.output) == list(other.output)
+            and [a.SerializeToString() for a in n.attribute]
+            == [a.SerializeToString() for a in other.attribute]
+        )
+        if not same:
+            raise DataError(
+                f"nodes {other.name!r} ({other.op_type}) and {n.name!r} ({n.op_type}) both "
+                f"write {clash[0]!r}",
+                field="graph.node",
+            )
+    removed = len(graph.node) - len(keep)
+    if removed:
+        del graph.node[:]
+        graph.node.extend(keep)
+    return removed
+
+
 def _name_nodes(graph: onnx.GraphProto) -> None:
     """Give every unnamed node a unique name (the converters address nodes by name)."""
     used = {n.name for n in graph.node if n.name}
@@ -195,6 +234,7 @@ def convert_fp16(src: str | Path, dst: str | Path, *, keep_geometry_fp32: bool =
         )
     except Exception as e:  # the converter raises plain exceptions
         raise PerceiveError(f"{src}: FP16 conversion failed: {e}") from e
+    _drop_duplicate_producers(out.graph)
     _topological_sort(out.graph)
     # The converter may describe a float32 initializer it left alone (one feeding a blocked
     # node) as float16 in value_info; the initializer is what counts, so drop those entries.

@@ -12,6 +12,7 @@ from onnx import TensorProto, helper
 
 from perceive.datasets.waymo.fixtures import make_frame
 from perceive.deploy.quantize import (
+    _drop_duplicate_producers,
     _topological_sort,
     compare_variants,
     convert_fp16,
@@ -21,7 +22,7 @@ from perceive.deploy.quantize import (
     quantize_int8,
 )
 from perceive.deploy.runner import Detector
-from perceive.errors import ConfigError
+from perceive.errors import ConfigError, DataError
 from tests.deploy import standin
 
 
@@ -79,6 +80,35 @@ def test_topological_sort_restores_a_valid_order() -> None:
     _topological_sort(graph)
     assert [n.name for n in graph.node] == [f"n{i}" for i in range(12)]
     onnx.checker.check_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+
+
+def test_duplicate_casts_of_one_initializer_are_merged() -> None:
+    """The float16 converter of onnxruntime 1.31 writes one Cast per consumer, same name."""
+    w = helper.make_tensor("w", TensorProto.FLOAT16, [3], [1.0, 2.0, 3.0])
+    cast = helper.make_node("Cast", ["w"], ["w32"], to=TensorProto.FLOAT, name="c1")
+    nodes = [
+        cast,
+        helper.make_node("Add", ["x", "w32"], ["a"], name="add"),
+        helper.make_node("Cast", ["w"], ["w32"], to=TensorProto.FLOAT, name="c2"),
+        helper.make_node("Mul", ["a", "w32"], ["y"], name="mul"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])],
+        initializer=[w],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    with pytest.raises(onnx.checker.ValidationError, match="single static assignment"):
+        onnx.checker.check_model(model)
+    assert _drop_duplicate_producers(model.graph) == 1
+    assert [n.name for n in model.graph.node] == ["c1", "add", "mul"]
+    onnx.checker.check_model(model)
+    # two different nodes writing one name are an error, not silently dropped
+    graph.node.append(helper.make_node("Relu", ["x"], ["a"], name="other"))
+    with pytest.raises(DataError, match="both write 'a'"):
+        _drop_duplicate_producers(graph)
 
 
 def test_fp16_keeps_interface_metadata_and_geometry(standin_onnx: Path, tmp_path: Path) -> None:
