@@ -3,7 +3,8 @@ per stage, beside the floor of zlib inflation plus JPEG decoding of the same byt
 
 Without SEGMENT a synthetic segment of full-size frames is generated first (TOP range
 image 64 x 2650, the other lasers 200 x 600, both returns, five 1920 x 1280 JPEGs; see
-:mod:`perceive.datasets.waymo.bench`). Timings are single-threaded.
+:mod:`perceive.datasets.waymo.bench`). Timings are on one thread, and
+again with the LiDAR and JPEG work on ``--workers`` threads (default 2).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=5, help="frames to measure (default 5)")
     parser.add_argument("--repeat", type=int, default=3, help="passes over the frames (default 3)")
     parser.add_argument(
+        "--workers", type=int, default=2,
+        help="threads of the threaded measurement, beside the one-thread one (default 2; 1: none)",
+    )  # fmt: skip
+    parser.add_argument(
         "--json", type=Path, default=None, help="also write the figures as JSON here"
     )
     parser.add_argument(
@@ -47,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print its table."""
     if args.frames < 1:
         raise ConfigError(f"--frames must be >= 1, got {args.frames}")
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     with tempfile.TemporaryDirectory(prefix="perceive-bench-") as tmp:
         path = args.segment
         if path is None:
@@ -61,7 +68,11 @@ def run(args: argparse.Namespace) -> int:
         total = args.frames * args.repeat
         with tqdm(total=total, desc="measuring", unit="frame", leave=False) as bar:
             timing = benchmark_segment(
-                path, args.frames, args.repeat, progress=lambda r, i: bar.update(1)
+                path,
+                args.frames,
+                args.repeat,
+                progress=lambda r, i: bar.update(1),
+                workers=args.workers,
             )
     print(format_timing(timing))
     if args.json is not None:

@@ -535,34 +535,6 @@ class Frame:
             The cloud, lasers in enum order, return 1 before return 2 for each laser,
             pixels in row-major order.
         """
-        from perceive.datasets.lidar import range_image_to_point_cloud
+        from perceive.datasets.lidar import frame_point_cloud
 
-        names = self.laser_names if lasers is None else list(lasers)
-        clouds = []
-        for name in names:
-            if name not in self.lasers:
-                raise MissingComponentError(
-                    f"{self.source}: frame has no calibration for laser {name!r}"
-                )
-            for ret in returns:
-                if ret not in (1, 2):
-                    raise ValueError(f"returns must be 1 or 2, got {ret}")
-                if (name, ret) not in self.range_images:
-                    if lasers is None:
-                        continue
-                    raise MissingComponentError(
-                        f"{self.source}: frame has no range image for laser {name!r} return {ret}; "
-                        f"present: {sorted(self.range_images)}"
-                    )
-                ri = self.range_images[(name, ret)]
-                pose_src = self.range_images.get((name, 1)) if ri.pixel_pose is None else ri
-                pixel_pose = None if pose_src is None else pose_src.pixel_pose
-                clouds.append(
-                    range_image_to_point_cloud(
-                        ri, self.lasers[name], frame_pose=self.pose, pixel_pose=pixel_pose
-                    )
-                )
-        cloud = PointCloud.concat(clouds)
-        if drop_nlz and len(cloud):
-            cloud = cloud.select(~cloud.nlz)
-        return cloud
+        return frame_point_cloud(self, lasers, returns, drop_nlz)

@@ -145,6 +145,7 @@ def pixels_to_vehicle(
     extrinsic: np.ndarray,
     pixel_pose: np.ndarray | None = None,
     frame_pose: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Points of chosen range-image pixels, vehicle frame (the fast path of the reader).
 
@@ -164,9 +165,11 @@ def pixels_to_vehicle(
         pixel_pose: optional (N, 6) ``roll, pitch, yaw, x, y, z`` vehicle -> world pose at
             each pixel's capture time (TOP laser only).
         frame_pose: (4, 4) vehicle -> world pose of the frame; required with ``pixel_pose``.
+        out: optional (N, 3) float32 array to write the points into.
 
     Returns:
-        (N, 3) float32 points, vehicle frame at the frame's timestamp, metres.
+        (N, 3) float32 points, vehicle frame at the frame's timestamp, metres (``out``
+        when given).
     """
     extrinsic = np.asarray(extrinsic, dtype=np.float64)
     incl = np.asarray(inclinations, dtype=np.float64)
@@ -200,7 +203,10 @@ def pixels_to_vehicle(
             shift -= fp[k - 3, 3]
             col += shift.astype(f32)
         x, y, z = _columns_affine(x, y, z, fp[:3, :3].T, np.zeros(3))
-    out = np.empty((n, 3), f32)
+    if out is None:
+        out = np.empty((n, 3), f32)
+    elif out.shape != (n, 3):
+        raise ValueError(f"out has shape {out.shape}, expected {(n, 3)}")
     out[:, 0], out[:, 1], out[:, 2] = x, y, z
     return out
 

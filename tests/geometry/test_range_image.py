@@ -86,6 +86,11 @@ def test_fast_pixel_path_equals_polar_to_vehicle() -> None:
         fast = pixels_to_vehicle(r, rows, cols, incl, w, ext, **kwargs)
         ref = polar_to_vehicle(r, incl[rows], az[cols], ext, **kwargs)
         np.testing.assert_allclose(fast, ref, atol=1e-5)
+        out = np.full((300, 3), np.nan, np.float32)
+        assert pixels_to_vehicle(r, rows, cols, incl, w, ext, out=out, **kwargs) is out
+        np.testing.assert_array_equal(out, fast)
+    with pytest.raises(ValueError, match="out has shape"):
+        pixels_to_vehicle(r, rows, cols, incl, w, ext, out=np.zeros((299, 3), np.float32))
     with pytest.raises(ValueError, match="frame_pose"):
         pixels_to_vehicle(r, rows, cols, incl, w, ext, pixel_pose=pp)
     with pytest.raises(ValueError, match="pixel pose has shape"):

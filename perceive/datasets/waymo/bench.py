@@ -32,6 +32,8 @@ import statistics
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -39,6 +41,7 @@ import cv2
 import numpy as np
 
 from perceive.datasets.image import encode_jpeg
+from perceive.datasets.lidar import frame_point_cloud
 from perceive.datasets.types import CAMERA_NAMES, Frame, LaserCalibration, RangeImage
 from perceive.datasets.waymo.fixtures import make_frame
 from perceive.datasets.waymo.proto import waymo_pb2 as pb
@@ -94,6 +97,17 @@ class LoaderTiming:
     """Median CPU time of the floor's work for a frame."""
     load_average: float
     """The machine's 1-minute load average when the measurement ended."""
+    workers: int = 1
+    """Threads of the threaded measurement (1: none was made)."""
+    threaded_ms: float | None = None
+    """A full frame (read, parse, then LiDAR and JPEGs decoded together by
+    :func:`~perceive.datasets.lidar.frame_point_cloud` on ``workers`` threads)."""
+    threaded_cpu_ms: float | None = None
+    """CPU time (all threads) of ``threaded_ms``."""
+    floor_threaded_ms: float | None = None
+    """The floor's work for a frame spread over ``workers`` threads."""
+    floor_threaded_cpu_ms: float | None = None
+    """CPU time (all threads) of ``floor_threaded_ms``."""
 
     @property
     def lidar_ms(self) -> float:
@@ -292,34 +306,40 @@ def benchmark_segment(
     frames: int | None = None,
     repeat: int = 3,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> LoaderTiming:
     """Time every stage of reading ``frames`` frames of a segment, ``repeat`` times.
+
+    Each frame is read once by stages on one thread, then by its floor on one thread,
+    and, with ``workers > 1``, read again with the LiDAR and JPEG work on ``workers``
+    threads and its floor on as many threads: all interleaved, frame by frame.
 
     Args:
         path: a v1 segment.
         frames: the first N frames (None: all).
         repeat: passes over the frames; each stage's figure is the median over all.
         progress: called with (pass, frame) after each frame.
+        workers: threads of the threaded measurement (1: no threaded measurement).
     """
     if repeat < 1:
         raise ConfigError(f"repeat must be >= 1, got {repeat}")
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
     t: dict[str, list[float]] = {
         k: []
         for k in (
-            "read",
-            "parse",
-            "decode",
-            "points",
-            "jpeg",
-            "zlib",
-            "floor_jpeg",
-            "cpu",
-            "cpu_floor",
+            "read", "parse", "decode", "points", "jpeg", "zlib", "floor_jpeg", "cpu", "cpu_floor",
+            "threaded", "cpu_threaded", "floor_threaded", "cpu_floor_threaded",
         )
-    }
+    }  # fmt: skip
     npoints, nimages, ri_bytes, jpg_bytes = [], [], [], []
     clock, cpu = time.perf_counter, time.process_time
-    with TFRecordFile(path) as f:
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="bench-floor") if workers > 1 else None
+
+    def jpeg_floor(b: bytes) -> None:
+        cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)
+
+    with TFRecordFile(path) as f, pool or nullcontext():
         n = len(f) if frames is None else min(frames, len(f))
         if n == 0:
             raise ConfigError(f"{path}: no frames to measure")
@@ -346,7 +366,7 @@ def benchmark_segment(
                     zlib.decompress(b)
                 t6 = clock()
                 for b in jpegs:
-                    cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)
+                    jpeg_floor(b)
                 t7 = clock()
                 c2 = cpu()
                 t["cpu"].append((c1 - c0) * 1000.0)
@@ -361,9 +381,25 @@ def benchmark_segment(
                     nimages.append(len(jpegs))
                     ri_bytes.append(sum(map(len, zblobs)))
                     jpg_bytes.append(sum(map(len, jpegs)))
+                del frame, cloud
+                if pool is not None:
+                    c0, t0 = cpu(), clock()
+                    frame = parse_frame(f.read(i), f"{path} record {i}")
+                    cloud = frame_point_cloud(frame, workers=workers, decode_images=True)
+                    t1, c1 = clock(), cpu()
+                    done = [pool.submit(zlib.decompress, b) for b in zblobs]
+                    done += [pool.submit(jpeg_floor, b) for b in jpegs]
+                    for d in done:
+                        d.result()
+                    t2, c2 = clock(), cpu()
+                    t["threaded"].append((t1 - t0) * 1000.0)
+                    t["cpu_threaded"].append((c1 - c0) * 1000.0)
+                    t["floor_threaded"].append((t2 - t1) * 1000.0)
+                    t["cpu_floor_threaded"].append((c2 - c1) * 1000.0)
+                    del frame, cloud
                 if progress is not None:
                     progress(rep, i)
-    med = {k: statistics.median(v) for k, v in t.items()}
+    med = {k: statistics.median(v) if v else None for k, v in t.items()}
     return LoaderTiming(
         path=str(path),
         frames=n,
@@ -382,6 +418,11 @@ def benchmark_segment(
         total_cpu_ms=med["cpu"],
         floor_cpu_ms=med["cpu_floor"],
         load_average=os.getloadavg()[0],
+        workers=workers,
+        threaded_ms=med["threaded"],
+        threaded_cpu_ms=med["cpu_threaded"],
+        floor_threaded_ms=med["floor_threaded"],
+        floor_threaded_cpu_ms=med["cpu_floor_threaded"],
     )
 
 
@@ -410,7 +451,17 @@ def format_timing(r: LoaderTiming) -> str:
         f"perceive  {r.fps:.1f} frames/s (one thread)",
         f"floor     {1000.0 / r.floor_ms:.1f} frames/s: zlib inflation + JPEG decoding of the same"
         f" bytes; perceive takes {r.total_ms / r.floor_ms:.2f}x the floor's time",
-        f"CPU time  perceive {r.total_cpu_ms:.1f} ms/frame, floor {r.floor_cpu_ms:.1f} ms/frame"
-        f" (load average {r.load_average:.1f})",
+        f"CPU time  perceive {r.total_cpu_ms:.1f} ms/frame, floor {r.floor_cpu_ms:.1f} ms/frame",
     ]
+    if r.threaded_ms is not None and r.floor_threaded_ms is not None:
+        lines += [
+            "",
+            f"with {r.workers} threads (LiDAR and JPEGs decoded together by frame_point_cloud)",
+            f"{'full frame':<40}{r.threaded_ms:>10.2f}{r.floor_threaded_ms:>10.2f}",
+            f"perceive  {1000.0 / r.threaded_ms:.1f} frames/s,"
+            f" {r.threaded_ms / r.floor_threaded_ms:.2f}x the floor's time on {r.workers} threads",
+            f"CPU time  perceive {r.threaded_cpu_ms:.1f} ms/frame, floor"
+            f" {r.floor_threaded_cpu_ms:.1f} ms/frame",
+        ]
+    lines.append(f"load average {r.load_average:.1f} (1 minute, at the end)")
     return "\n".join(lines)

@@ -65,6 +65,15 @@ def test_benchmark_counts_and_table(scene_path: Path) -> None:
     assert t.total_ms == pytest.approx(t.read_ms + t.parse_ms + t.lidar_ms + t.jpeg_ms)
     text = format_timing(t)
     assert "frames/s" in text and "floor" in text and str(scene_path) in text
+    assert t.threaded_ms is None and "threads" not in text
+
+
+def test_benchmark_with_threads(scene_path: Path) -> None:
+    t = benchmark_segment(scene_path, frames=1, repeat=1, workers=2)
+    assert t.workers == 2
+    for v in (t.threaded_ms, t.threaded_cpu_ms, t.floor_threaded_ms, t.floor_threaded_cpu_ms):
+        assert v is not None and v > 0
+    assert "with 2 threads" in format_timing(t)
 
 
 def test_bad_arguments(tmp_path: Path, scene_path: Path) -> None:
@@ -72,6 +81,8 @@ def test_bad_arguments(tmp_path: Path, scene_path: Path) -> None:
         synthetic_segment(tmp_path / "x.tfrecord", 0)
     with pytest.raises(ConfigError):
         benchmark_segment(scene_path, repeat=0)
+    with pytest.raises(ConfigError, match="workers"):
+        benchmark_segment(scene_path, workers=0)
     empty = tmp_path / "empty.tfrecord"
     empty.write_bytes(b"")
     with pytest.raises(ConfigError, match="no frames"):

@@ -195,5 +195,8 @@ def test_int32_fast_path_by_hand() -> None:
         decode_int32_varints(b"\xac\x02\x01\x80\x01\x00"), [300, 1, 128, 0]
     )
     np.testing.assert_array_equal(decode_int32_varints(b"\x01\x02"), [1, 2])
+    # Non-minimal two-byte forms (legal, never written) decode like protobuf: 0x80 0x00 = 0.
+    np.testing.assert_array_equal(decode_int32_varints(b"\x80\x00\x85\x00\x07"), [0, 5, 7])
+    np.testing.assert_array_equal(decode_int32_varints(b"\x00" * 5), [0] * 5)
     with pytest.raises(WireError):
         decode_int32_varints(b"\x01\x80")
