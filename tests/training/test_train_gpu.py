@@ -9,37 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from perceive.datasets.waymo.fixtures import make_frame
-from perceive.datasets.waymo.v1_writer import write_segment
 from perceive.models.config import tiny_config
 from perceive.training.checkpoint import detector_from_checkpoint, load_checkpoint
-from perceive.training.train import TrainConfig, amp_dtype, train
+from perceive.training.train import amp_dtype, train
+from tests.training.common import train_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU for PyTorch")
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("frames")
-    write_segment(root / "seg0.tfrecord", [make_frame(s, num_boxes=6) for s in range(4)])
-    return str(root / "seg0.tfrecord")
-
-
 def config(data, out, **kw):
-    base = dict(
-        train_data=(data,),
-        out_dir=str(out),
-        model=tiny_config("fusion"),
-        iterations=2,
-        batch_size=2,
-        num_workers=0,
-        log_every=1,
-        checkpoint_every=1,
-        progress=False,
-        device="cuda",
-    )
-    base.update(kw)
-    return TrainConfig(**base)
+    return train_config(data, out, device="cuda", **kw)
 
 
 def test_auto_amp_on_cuda_is_a_half_precision_type():

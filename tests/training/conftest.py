@@ -1,0 +1,14 @@
+"""Fixtures of the training tests: a tiny generated segment."""
+
+import pytest
+
+from perceive.datasets.waymo.fixtures import make_frame
+from perceive.datasets.waymo.v1_writer import write_segment
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A v1 segment of 4 generated frames with 6 boxes each (path as a string)."""
+    root = tmp_path_factory.mktemp("frames")
+    write_segment(root / "seg0.tfrecord", [make_frame(s, num_boxes=6) for s in range(4)])
+    return str(root / "seg0.tfrecord")
