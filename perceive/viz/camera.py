@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -328,23 +329,26 @@ def save_camera(
     path: str | Path,
     image: np.ndarray,
     camera: CameraCalibration,
-    points: PointCloud | np.ndarray | None = None,
-    gt: Boxes3D | np.ndarray | None = None,
-    pred: Boxes3D | np.ndarray | None = None,
-    boxes_2d: Boxes2D | np.ndarray | None = None,
-    title: str | None = None,
-    max_width: int | None = 960,
+    *,
     dpi: int = 100,
-    pred_2d: Boxes2D | np.ndarray | None = None,
     colors: int | None = None,
+    **panel: Any,
 ) -> Path:
-    """Draw one camera panel (see :func:`draw_camera`) and write it as a PNG atomically.
+    """Draw one camera panel and write it as a PNG atomically.
 
-    ``colors`` asks for a palette PNG of at most that many colours (smaller files).
+    Args:
+        path: the PNG to write.
+        image, camera: as for :func:`draw_camera`.
+        dpi: resolution of the figure (the panel keeps the image's pixel size).
+        colors: ask for a palette PNG of at most that many colours (smaller files).
+        **panel: the other keyword arguments of :func:`draw_camera` (``points``, ``gt``,
+            ``pred``, ``boxes_2d``, ``pred_2d``, ``title``, ``max_width``, ``max_depth``).
     """
+    max_width = panel.setdefault("max_width", 960)
+    title = panel.get("title")
     w = min(camera.width, max_width or camera.width)
     h = camera.height * w / camera.width
     fig = new_figure(w / dpi, h / dpi + (0.3 if title else 0.0), dpi)
     ax = fig.add_axes((0, 0, 1, h / (h + (30 if title else 0))))
-    draw_camera(ax, image, camera, points, gt, pred, boxes_2d, title, max_width, pred_2d=pred_2d)
+    draw_camera(ax, image, camera, **panel)
     return save_figure(fig, path, colors=colors)
