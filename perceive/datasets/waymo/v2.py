@@ -247,6 +247,20 @@ def _list_row(table: Any, column: str, row: int) -> np.ndarray | None:
     return v.values.to_numpy(zero_copy_only=False)
 
 
+def _extrinsic(table: Any, column: str, row: int, what: str, comp: Any) -> np.ndarray:
+    """The (4, 4) float64 transform stored row-major in ``column`` at ``row``; a clear error
+    naming the file, row and column when it is missing or not 16 values."""
+    ext = _list_row(table, column, row)
+    if ext is None or ext.size != 16:
+        raise DataError(
+            f"{what} extrinsic has {0 if ext is None else ext.size} values, expected 16",
+            path=comp.path,
+            record=row,
+            field=column,
+        )
+    return np.asarray(ext, np.float64).reshape(4, 4)
+
+
 def _names(values: np.ndarray, table_names: tuple[str, ...]) -> list[str | None]:
     return [table_names[v - 1] if 1 <= v <= len(table_names) else None for v in values.astype(int)]
 
@@ -334,19 +348,11 @@ class V2Segment:
             for i, name in enumerate(names):
                 if name is None:
                     continue
-                ext = _list_row(t, f"{_CC}.extrinsic.transform", i)
-                if ext is None or ext.size != 16:
-                    raise DataError(
-                        f"camera {name} extrinsic has {0 if ext is None else ext.size} values, "
-                        "expected 16",
-                        path=comp.path,
-                        record=i,
-                        field=f"{_CC}.extrinsic.transform",
-                    )
+                ext = _extrinsic(t, f"{_CC}.extrinsic.transform", i, f"camera {name}", comp)
                 cameras[name] = CameraCalibration(
                     name=name,
                     intrinsic=intr[i],
-                    extrinsic=np.asarray(ext, np.float64).reshape(4, 4),
+                    extrinsic=ext,
                     width=int(t.column(f"{_CC}.width")[i].as_py()),
                     height=int(t.column(f"{_CC}.height")[i].as_py()),
                     rolling_shutter_direction=int(t.column(rs)[i].as_py())
@@ -368,19 +374,11 @@ class V2Segment:
             for i, name in enumerate(names):
                 if name is None:
                     continue
-                ext = _list_row(t, f"{_LC}.extrinsic.transform", i)
-                if ext is None or ext.size != 16:
-                    raise DataError(
-                        f"laser {name} extrinsic has {0 if ext is None else ext.size} values, "
-                        "expected 16",
-                        path=comp.path,
-                        record=i,
-                        field=f"{_LC}.extrinsic.transform",
-                    )
+                ext = _extrinsic(t, f"{_LC}.extrinsic.transform", i, f"laser {name}", comp)
                 inc = _list_row(t, incl, i) if incl in t.column_names else None
                 lasers[name] = LaserCalibration(
                     name=name,
-                    extrinsic=np.asarray(ext, np.float64).reshape(4, 4),
+                    extrinsic=ext,
                     beam_inclinations=np.zeros(0) if inc is None else np.asarray(inc, np.float64),
                     inclination_min=float(t.column(f"{_LC}.beam_inclination.min")[i].as_py()),
                     inclination_max=float(t.column(f"{_LC}.beam_inclination.max")[i].as_py()),

@@ -236,3 +236,28 @@ def test_synthetic_segment_reads_the_same_in_v1_and_v2(tmp_path: Path) -> None:
     for i in range(2):
         assert_same_frame(seg1[i], seg2[i])
         assert len(seg2[i].point_cloud()) > 0
+
+
+@pytest.mark.parametrize(
+    ("component", "column"),
+    [
+        ("camera_calibration", "[CameraCalibrationComponent].extrinsic.transform"),
+        ("lidar_calibration", "[LiDARCalibrationComponent].extrinsic.transform"),
+    ],
+)
+def test_extrinsic_of_wrong_size_is_named(
+    written: tuple[Path, Path], tmp_path: Path, component: str, column: str
+) -> None:
+    _, root = written
+    import shutil
+
+    copy = tmp_path / "root"
+    shutil.copytree(root, copy)
+    path = copy / "training" / component / f"{SEGMENT}.parquet"
+    t = pq.read_table(path)
+    bad = pa.array([[1.0] * 15] * t.num_rows, type=t.schema.field(column).type)
+    pq.write_table(t.set_column(t.schema.get_field_index(column), column, bad), path)
+    with pytest.raises(DataError, match=r"extrinsic has 15 values, expected 16") as err:
+        waymo.open_v2(copy, SEGMENT)[0].cameras  # noqa: B018
+        waymo.open_v2(copy, SEGMENT)[0].lasers  # noqa: B018
+    assert component in str(err.value) and column in str(err.value)
