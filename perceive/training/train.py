@@ -690,20 +690,11 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
                 evaluate_now(step)
         wall = time.perf_counter() - run_start
         save_last(step)
-        if step < config.iterations:
-            bar.close()
-            return TrainResult(
-                out_dir=out_dir,
-                model_path=out_dir / "model.pt",
-                step=step,
-                resumed_from=resumed_from,
-                final_loss=final_loss,
-                samples_per_s=samples / max(wall, 1e-9),
-                metrics=None,
-            )
-        if step > resumed_from or not (out_dir / "model.pt").exists():
+        # Stopped early (stop_at): no evaluation and no model.pt; last.pt resumes the run.
+        finished = step >= config.iterations
+        if finished and (step > resumed_from or not (out_dir / "model.pt").exists()):
             metrics = evaluate_now(step)
-        if dist_info.main:
+        if finished and dist_info.main:
             provenance = {
                 **provenance_base,
                 "iterations": step,
