@@ -70,6 +70,11 @@ class MissingComponentError(PerceiveError, KeyError):
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
 
+    @classmethod
+    def absent(cls, what: str, key: object, available: object) -> MissingComponentError:
+        """The error for a missing key of a mapping of ``what`` (one wording everywhere)."""
+        return cls(f"{what} {key!r} is not present; available: {list(available)}")
+
 
 class InputPathError(PerceiveError, OSError):
     """A path given as input is missing or is not the kind of file expected.

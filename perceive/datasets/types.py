@@ -59,7 +59,7 @@ class ComponentDict(dict):
         self.what = what
 
     def __missing__(self, key: object) -> object:
-        raise MissingComponentError(f"{self.what} {key!r} is not present; available: {list(self)}")
+        raise MissingComponentError.absent(self.what, key, self)
 
     def __reduce__(self):  # keep ``what`` through pickling
         return (ComponentDict, (dict(self), self.what))

@@ -35,9 +35,7 @@ class LazyMapping(Mapping[K, V], Generic[K, V]):
         try:
             loader = self._loaders[key]
         except KeyError:
-            raise MissingComponentError(
-                f"{self._what} {key!r} is not present; available: {list(self._loaders)}"
-            ) from None
+            raise MissingComponentError.absent(self._what, key, self._loaders) from None
         value = loader()
         with self._lock:
             return self._cache.setdefault(key, value)
