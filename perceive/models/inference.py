@@ -22,9 +22,14 @@ The rewrites, each exact in real arithmetic:
   in range are masked out instead, which gives the same pillars).
 * **Camera lift** (:class:`FastCameraLift`). The sample points are a grid (heights x rows x
   columns), so their camera coordinates are sums of three small per-axis terms instead of a
-  matrix product over all samples; samples a camera does not see read exactly zero from
-  ``grid_sample`` (they are sent outside the image), so the visibility weights need no extra
-  multiply; the sum over cameras is a single matrix product.
+  matrix product over all samples. Only the (camera, sample) pairs the camera sees are
+  sampled (a weight-0 pair adds exactly zero to the eager model's sum): they are gathered
+  and sampled in one ``grid_sample`` on the camera maps stacked into one image (a zero row
+  between maps keeps the bilinear taps at the borders zero), then summed per sample with a
+  scatter-add; about an eighth of the bilinear reads for Waymo's five cameras.
+* **Image normalisation** (:class:`InferenceCameraBackbone`). ``(x - mean) / std`` is folded
+  into the first convolution (with its batch norm); its zero padding of the normalised image
+  becomes padding of the raw image with the mean, so borders are unchanged.
 * **Head** (:class:`InferenceHead`). The regression branch is only needed at the
   ``max_detections`` decoded cells: its 3x3 convolution (batch norm folded) and 1x1
   convolution run on the gathered 3x3 neighbourhoods of those cells instead of the whole
@@ -41,6 +46,7 @@ from torch.nn import functional
 
 from perceive.geometry.camera import DISTORTION_VALID_RANGE
 from perceive.models.box_coder import BoxCoder
+from perceive.models.camera_backbone import CameraBackbone
 from perceive.models.detector import Detector
 from perceive.models.fusion import CameraToBEV
 from perceive.models.head import CenterHead
@@ -194,6 +200,59 @@ class FusedPillarEncoder(nn.Module):
         return torch.relu(best[:, :cells] + term)
 
 
+class InferenceCameraBackbone(nn.Module):
+    """A trained :class:`~perceive.models.camera_backbone.CameraBackbone` with the image
+    normalisation and the first batch norm folded into its first convolution.
+
+    Args:
+        backbone: the trained backbone (its first convolution must be a padded
+            ``Conv2d -> BatchNorm2d -> ReLU``; with per-channel means that differ, the
+            normalisation is kept as it is).
+    """
+
+    def __init__(self, backbone: CameraBackbone) -> None:
+        super().__init__()
+        self.backbone = backbone
+        first = backbone.stages[0][0]
+        conv, bn = first[0], first[1]
+        mean = backbone.mean.flatten().double()
+        inv_std = backbone.inv_std.flatten().double()
+        self.folded = bool(
+            len(first) == 3
+            and isinstance(conv, nn.Conv2d)
+            and isinstance(bn, nn.BatchNorm2d)
+            and isinstance(first[2], nn.ReLU)
+            and conv.groups == 1
+            and conv.dilation == (1, 1)
+            and conv.padding_mode == "zeros"
+            and torch.all(mean == mean[0])
+        )
+        if not self.folded:
+            return
+        self.pad = (conv.padding[1], conv.padding[1], conv.padding[0], conv.padding[0])
+        self.stride = conv.stride
+        self.pad_value = float(mean[0])
+        with torch.no_grad():
+            w, b = _fold_batch_norm(conv, bn)
+            w = w * inv_std.view(1, -1, 1, 1)
+            b = b - (w * mean.view(1, -1, 1, 1)).sum(dim=(1, 2, 3))
+        self.register_buffer("weight", w.float(), persistent=False)
+        self.register_buffer("bias", b.float(), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, H, W, 3) uint8 RGB -> (N, out_channels, H / stride, W / stride) float32."""
+        if not self.folded:
+            return self.backbone(images)
+        bb = self.backbone
+        x = images.permute(0, 3, 1, 2).to(torch.float32)
+        x = functional.pad(x, self.pad, value=self.pad_value)
+        x = torch.relu(functional.conv2d(x, self.weight, self.bias, stride=self.stride))
+        x = bb.stages[0][1:](x)
+        for stage in list(bb.stages)[1:]:
+            x = stage(x)
+        return bb.out(x)
+
+
 class FastCameraLift(nn.Module):
     """One frame's camera feature maps -> the BEV map of a trained
     :class:`~perceive.models.fusion.CameraToBEV` (same sample points, same weights).
@@ -260,16 +319,32 @@ class FastCameraLift(nn.Module):
             & (v >= 0)
             & (v < lift.height)
         )
-        # Pixel -> grid_sample coordinates; unseen samples go far outside (they read zero).
-        nu = torch.where(valid, u * (2.0 / lift.width) - 1.0, -2.0)
-        nv = torch.where(valid, v * (2.0 / lift.height) - 1.0, -2.0)
-        grid = torch.stack([nu, nv], dim=-1).unsqueeze(1)  # (C, 1, S, 2)
+        # Only the (camera, sample) pairs a camera sees are sampled (about one in eight), in
+        # one image of the C feature maps stacked vertically, each followed by a zero row so
+        # that bilinear taps past a map's border read zero as with separate maps.
+        h, w = features.shape[2:]
+        n = valid.shape[1]
+        pairs = torch.nonzero(valid.reshape(-1)).squeeze(1)  # (M,) camera * S + sample
+        cam_of = torch.div(pairs, n, rounding_mode="floor")
+        sample_of = pairs - cam_of * n
+        pu = u.reshape(-1).index_select(0, pairs)
+        pv = v.reshape(-1).index_select(0, pairs)
+        rows = c * (h + 1)
+        gx = pu * (2.0 / lift.width) - 1.0
+        gy = (cam_of.to(pv.dtype) * (2.0 * (h + 1)) + pv * (2.0 * h / lift.height)) / rows - 1.0
+        # One extra pair outside every map, summed into a dropped column: M may be 0.
+        gx = torch.cat([gx, gx.new_full((1,), -2.0)])
+        gy = torch.cat([gy, gy.new_full((1,), -2.0)])
+        sample_of = torch.cat([sample_of, sample_of.new_full((1,), n)])
+        stacked = functional.pad(features, (0, 0, 0, 1)).transpose(0, 1).reshape(1, f, rows, w)
+        grid = torch.stack([gx, gy], dim=-1).view(1, 1, -1, 2)
         sampled = functional.grid_sample(
-            features, grid, mode="bilinear", padding_mode="zeros", align_corners=False
-        )  # (C, F, 1, S)
-        ones = torch.ones(1, c, dtype=sampled.dtype, device=sampled.device)
-        total = torch.matmul(ones, sampled.reshape(c, -1)).reshape(f, -1)  # (F, S)
-        count = torch.matmul(ones, valid.to(sampled.dtype)).clamp(min=1.0)  # (1, S)
+            stacked, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        ).reshape(f, -1)  # (F, M + 1)
+        total = features.new_zeros(f, n + 1).scatter_add(
+            1, sample_of.unsqueeze(0).expand(f, -1), sampled
+        )[:, :n]
+        count = valid.to(total.dtype).sum(dim=0, keepdim=True).clamp(min=1.0)  # (1, S)
         bev = (total / count).reshape(1, f * nz, ly, lx)
         bev = lift.reduce(bev)
         if (ly, lx) != lift.out_shape:
@@ -344,7 +419,7 @@ class InferenceDetector(nn.Module):
         super().__init__()
         self.config = detector.config
         self.pillars = None if detector.pillars is None else FusedPillarEncoder(detector.pillars)
-        self.camera = detector.camera
+        self.camera = None if detector.camera is None else InferenceCameraBackbone(detector.camera)
         self.lift = None if detector.lift is None else FastCameraLift(detector.lift)
         self.backbone = detector.backbone
         self.head = InferenceHead(detector.head, detector.coder)

@@ -123,6 +123,31 @@ def test_parity_with_pytorch_across_point_counts(exported):
     assert [r.num_points for r in results][:3] == [0, 1, 17]
 
 
+def test_parity_when_no_camera_sees_the_grid_and_with_points_far_outside(exported):
+    model, result = exported
+    (inp,) = parity_inputs(model.config, count=1, sizes=[300])
+    points, images, intr, ext = (x.copy() for x in inp)
+    intr[:, 2] = -1e5  # principal point far off: no BEV sample projects into any image
+    points[::3, :3] *= 50.0  # a third of the cloud far outside the grid
+    points[1::3, 2] = -100.0  # and some below it
+    (res,) = check_parity(model, result.onnx_path, [(points, images, intr, ext)])
+    assert res.within(box_atol=BOX_ATOL, score_atol=SCORE_ATOL), res
+
+
+def test_eager_formulation_exports_the_forward_itself(tmp_path):
+    model = perturbed(build_detector(config=tiny_config(), variant="fusion"))
+    fast = export_onnx(model, tmp_path / "fast.onnx", sidecar=False)
+    eager = export_onnx(model, tmp_path / "eager.onnx", sidecar=False, formulation="eager")
+    ops = lambda r: {n.op_type for n in onnx.load(str(r.onnx_path)).graph.node}  # noqa: E731
+    assert "NonZero" in ops(fast) and "NonZero" not in ops(eager)
+    inputs = parity_inputs(model.config, count=2, sizes=[0, 400])
+    for path in (fast.onnx_path, eager.onnx_path):
+        for res in check_parity(model, path, inputs, score_atol=SCORE_ATOL):
+            assert res.within(box_atol=BOX_ATOL, score_atol=SCORE_ATOL), res
+    with pytest.raises(ConfigError):
+        export_onnx(model, tmp_path / "x.onnx", formulation="fastest")
+
+
 def test_graph_applies_the_range_crop_and_point_cap():
     torch.manual_seed(1)
     model = perturbed(build_detector(config=tiny_config(), variant="lidar"))

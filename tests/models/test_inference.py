@@ -18,6 +18,7 @@ from perceive.models.config import (
 from perceive.models.inference import (
     FastCameraLift,
     FusedPillarEncoder,
+    InferenceCameraBackbone,
     InferenceDetector,
     InferenceHead,
 )
@@ -111,6 +112,21 @@ def test_fast_lift_equals_the_lift():
         got = FastCameraLift(model.lift).eval()(feats, intr, ext)
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
     assert ref.abs().sum() > 0
+
+
+@pytest.mark.parametrize("equal_means", [True, False])
+def test_camera_backbone_with_the_normalisation_folded_in(equal_means):
+    model = randomised(build_detector(config=tiny_config(), variant="camera"))
+    backbone = model.camera
+    if not equal_means:  # then the normalisation cannot become a constant padding: kept
+        backbone.mean.copy_(torch.tensor([100.0, 120.0, 140.0]).view(1, 3, 1, 1))
+    folded = InferenceCameraBackbone(backbone).eval()
+    assert folded.folded == equal_means
+    images = torch.randint(0, 256, (3, 32, 64, 3), dtype=torch.uint8)
+    images[0] = 255  # saturated and dark images: borders matter most there
+    images[1] = 0
+    with torch.no_grad():
+        torch.testing.assert_close(folded(images), backbone(images), atol=2e-5, rtol=1e-5)
 
 
 def test_head_with_regression_at_the_peaks_equals_the_full_head():
