@@ -23,7 +23,12 @@ from perceive.datasets.types import (
     RangeImage,
 )
 from perceive.datasets.waymo.proto import waymo_pb2 as pb
-from perceive.datasets.waymo.wire import WireError, decode_matrix_float, decode_matrix_int32
+from perceive.datasets.waymo.wire import (
+    WireError,
+    inflate_matrix_float,
+    inflate_matrix_int32,
+    inflate_range_image,
+)
 from perceive.errors import DataError, NotAFrameError
 from perceive.io.tfrecord import TFRecordFile
 from perceive.utils.lazy import LazyMapping
@@ -114,23 +119,31 @@ def _decode_range_image(
     ri: pb.RangeImage, laser: str, ret: int, with_pose: pb.RangeImage | None, origin: _Origin
 ) -> RangeImage:
     where = f"lasers[{laser}].ri_return{ret}"
+    pose_blob = with_pose.range_image_pose_compressed if with_pose is not None else b""
+    try:  # all three matrices into one buffer
+        values, cp, pose = inflate_range_image(
+            ri.range_image_compressed, ri.camera_projection_compressed, pose_blob
+        )
+    except (zlib.error, WireError, DecodeError):
+        values = cp = pose = None  # decode them one by one below, to say which is bad
     try:
         field = f"{where}.range_image_compressed"
-        values = decode_matrix_float(zlib.decompress(ri.range_image_compressed))
+        if values is None:
+            values = inflate_matrix_float(ri.range_image_compressed)
         if values.ndim != 3 or values.shape[2] != 4:
             raise WireError(f"range image has shape {values.shape}, expected (H, W, 4)")
-        cp = None
         if ri.camera_projection_compressed:
             field = f"{where}.camera_projection_compressed"
-            cp = decode_matrix_int32(zlib.decompress(ri.camera_projection_compressed))
+            if cp is None:
+                cp = inflate_matrix_int32(ri.camera_projection_compressed)
             if cp.shape != (*values.shape[:2], 6):
                 raise WireError(
                     f"camera projection has shape {cp.shape}, expected {(*values.shape[:2], 6)}"
                 )
-        pose = None
-        if with_pose is not None and with_pose.range_image_pose_compressed:
+        if pose_blob:
             field = f"lasers[{laser}].ri_return1.range_image_pose_compressed"
-            pose = decode_matrix_float(zlib.decompress(with_pose.range_image_pose_compressed))
+            if pose is None:
+                pose = inflate_matrix_float(pose_blob)
             if pose.shape != (*values.shape[:2], 6):
                 raise WireError(
                     f"pixel pose has shape {pose.shape}, expected {(*values.shape[:2], 6)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import zlib
 
 import numpy as np
 import pytest
@@ -200,3 +201,64 @@ def test_int32_fast_path_by_hand() -> None:
     np.testing.assert_array_equal(decode_int32_varints(b"\x00" * 5), [0] * 5)
     with pytest.raises(WireError):
         decode_int32_varints(b"\x01\x80")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=40)),
+    st.integers(1, 5),
+)
+def test_inflate_agrees_with_decompress_then_decode(a: np.ndarray, step_exp: int) -> None:
+    from perceive.datasets.waymo import wire
+
+    old = wire.INFLATE_STEP
+    wire.INFLATE_STEP = 4**step_exp  # tiny steps: many of them
+    try:
+        blob = zlib.compress(encode_matrix_float(a))
+        got = wire.inflate_matrix_float(blob)
+        assert got.tobytes() == a.tobytes() and got.shape == a.shape
+        assert got.flags.writeable and got.flags.aligned
+        ints = (a.view(np.int32) % 70_000 - 3).astype(np.int32)  # 1, 2, 3 and 10 byte varints
+        blob_i = zlib.compress(encode_matrix_int32(ints))
+        np.testing.assert_array_equal(wire.inflate_matrix_int32(blob_i), ints)
+    finally:
+        wire.INFLATE_STEP = old
+
+
+def test_inflate_range_image_is_the_three_matrices() -> None:
+    from perceive.datasets.waymo.wire import inflate_range_image
+
+    rng = np.random.default_rng(0)
+    values = rng.random((5, 7, 4)).astype(np.float32)
+    proj = rng.integers(0, 2000, (5, 7, 6)).astype(np.int32)
+    pose = rng.random((5, 7, 6)).astype(np.float32)
+    z = [zlib.compress(e) for e in (encode_matrix_float(values), encode_matrix_int32(proj))]
+    zp = zlib.compress(encode_matrix_float(pose))
+    v, p, q = inflate_range_image(z[0], z[1], zp)
+    np.testing.assert_array_equal(v, values)
+    np.testing.assert_array_equal(p, proj)
+    np.testing.assert_array_equal(q, pose)
+    assert p.dtype == np.int32 and v.flags.writeable and p.flags.writeable
+    v2, p2, q2 = inflate_range_image(z[0])
+    np.testing.assert_array_equal(v2, values)
+    assert p2 is None and q2 is None
+    # The shape written before the data (legal, never written by protobuf): decoded as a whole.
+    shape_first = zlib.compress(
+        pb.MatrixFloat(shape=pb.MatrixShape(dims=[5, 7, 4])).SerializeToString()
+        + encode_matrix_float(values.reshape(-1))[
+            : -len(pb.MatrixShape(dims=[140]).SerializeToString()) - 2
+        ]
+    )
+    np.testing.assert_array_equal(inflate_range_image(shape_first)[0], values)
+
+
+def test_inflate_errors() -> None:
+    from perceive.datasets.waymo.wire import inflate_matrix_float, inflate_range_image
+
+    blob = zlib.compress(encode_matrix_float(np.ones((30, 40, 4), np.float32)))
+    with pytest.raises(zlib.error):
+        inflate_matrix_float(blob[: len(blob) // 2])  # truncated stream
+    with pytest.raises((zlib.error, WireError)):
+        inflate_range_image(blob, b"\x78\x9c")
+    with pytest.raises(WireError, match="cannot come from"):
+        inflate_matrix_float(zlib.compress(b"\x0a\xff\xff\xff\xff\x0f"))  # claims 4 GiB
