@@ -388,17 +388,17 @@ class InferenceHead(nn.Module):
         shared = self.shared(x)
         scores, labels, cell = self.coder.peaks(self.heatmap(shared))
         c, h, w = shared.shape[1:]
-        padded = functional.pad(shared, (1, 1, 1, 1)).reshape(c, (h + 2) * (w + 2))
         row = torch.div(cell[0], w, rounding_mode="floor")
         col = cell[0] - row * w
-        # Flat index of the 3x3 neighbourhood of every cell in the padded map: (D, 9).
-        offs = torch.arange(3, device=x.device)
-        nbr = (row.view(-1, 1, 1) + offs.view(1, 3, 1)) * (w + 2) + (
-            col.view(-1, 1, 1) + offs.view(1, 1, 3)
-        )
-        d = nbr.shape[0]
-        patches = padded.index_select(1, nbr.reshape(-1)).reshape(c, d, 9)
-        patches = patches.permute(1, 0, 2).reshape(d, c * 9)
+        # The 3x3 neighbourhood of every cell (D, 9), zero outside the map (the conv's padding).
+        offs = torch.arange(-1, 2, device=x.device)
+        nr = (row.view(-1, 1, 1) + offs.view(1, 3, 1)).expand(-1, 3, 3)
+        nc = (col.view(-1, 1, 1) + offs.view(1, 1, 3)).expand(-1, 3, 3)
+        inside = ((nr >= 0) & (nr < h) & (nc >= 0) & (nc < w)).reshape(1, -1)
+        flat = (nr.clamp(0, h - 1) * w + nc.clamp(0, w - 1)).reshape(-1)
+        d = row.shape[0]
+        patches = shared.reshape(c, h * w).index_select(1, flat) * inside.to(shared.dtype)
+        patches = patches.reshape(c, d, 9).permute(1, 0, 2).reshape(d, c * 9)
         hidden = torch.relu(torch.matmul(patches, self.reg_weight) + self.reg_bias)
         code = torch.matmul(hidden, self.out_weight) + self.out_bias  # (D, 8)
         boxes = self.coder.boxes_from_codes(code.t().unsqueeze(0), cell)
