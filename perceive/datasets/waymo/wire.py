@@ -331,8 +331,9 @@ def _finish_payload(
     """Inflate the rest of the packed data into ``payload`` (its exact size), then the
     shape: ``(dims, None)``, or ``([], message)`` for a message to decode as a whole."""
     z, head, n, start = opened
+    dst = memoryview(payload).cast("B")  # plain byte copies, cheaper than NumPy slicing
     got = head[start : start + n]
-    payload[: len(got)] = np.frombuffer(got, np.uint8)
+    dst[: len(got)] = got
     filled = len(got)
     tail = head[start + n :]
     while filled < n:
@@ -341,7 +342,7 @@ def _finish_payload(
             if z.eof:
                 raise WireError("length-delimited field runs past the end")
             raise zlib.error("incomplete or truncated stream")
-        payload[filled : filled + len(chunk)] = np.frombuffer(chunk, np.uint8)
+        dst[filled : filled + len(chunk)] = chunk
         filled += len(chunk)
     tail += z.rest()
     _, more, dims, unpacked = _split_matrix(tail)
