@@ -1,6 +1,6 @@
 """Benchmark of the Waymo v1 reader: frames per second and milliseconds per stage.
 
-Usage:  python tools/bench_loader.py [SEGMENT] [--frames N] [--repeat R] [--json OUT]
+Usage:  python tools/bench_loader.py [SEGMENT] [--frames N] [--repeat R] [--workers W] [--json OUT]
 
 The same as ``perceive bench-loader``. Without SEGMENT, a synthetic segment with
 full-size LiDAR and cameras is generated first. For the comparison with the official

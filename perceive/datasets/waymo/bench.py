@@ -13,6 +13,10 @@ The floor is what no reader of the format can avoid: ``zlib.decompress`` of the 
 compressed range-image bytes (range, camera projection, pixel pose) plus decoding the
 same JPEG bytes with libjpeg-turbo (OpenCV).
 
+With ``workers > 1`` each frame is also read with its LiDAR and JPEG work spread over
+that many threads (:func:`~perceive.datasets.lidar.frame_point_cloud` with
+``decode_images=True``), beside the floor's work on as many threads.
+
 Without a segment, :func:`synthetic_segment` writes frames of the real sensors' sizes
 (TOP 64 x 2650, the others 200 x 600, both returns; five 1920 x 1280 JPEGs) with
 :func:`~perceive.datasets.waymo.fixtures.make_frame` (calibrations, labels, layout).
