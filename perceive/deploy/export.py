@@ -8,9 +8,13 @@
 * ``fusion.json``: the sidecar, the same ``perceive.*`` keys as the model's
   ``metadata_props`` with structured values decoded.
 
-It uses the dynamo exporter (``torch.onnx.export(..., dynamo=True)``, onnxscript). The
-graph is exactly :meth:`perceive.models.detector.Detector.forward`: voxelisation by
-masking and scatter, camera lift by ``GridSample``, decoding by ``MaxPool`` + ``TopK``.
+It uses the dynamo exporter (``torch.onnx.export(..., dynamo=True)``, onnxscript). By
+default the traced module is :class:`perceive.models.inference.InferenceDetector`: the same
+function as :meth:`perceive.models.detector.Detector.forward` with the same weights,
+expressed with fewer and cheaper operators (one channels-first scatter-max for the pillars,
+the lift sampling only what the cameras see, the regression head at the decoded cells);
+``formulation="eager"`` traces ``Detector.forward`` itself. Parity with the eager model is
+checked by :func:`check_parity`.
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ code runs in training, in eager inference and inside one ONNX graph
 Points outside the grid's range, and all points after the first ``max_points``
 in-range points of a frame, are routed to a dummy cell that is dropped: masking
 instead of boolean indexing keeps shapes static.
+
+This is the training (and eager inference) formulation. The ONNX export computes the same
+function with :class:`perceive.models.inference.FusedPillarEncoder` (the layer split into a
+per-point product and a per-pillar term, one scatter-max), which is much cheaper in a
+graph runtime.
 """
 
 from __future__ import annotations
