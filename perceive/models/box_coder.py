@@ -191,7 +191,7 @@ class BoxCoder(nn.Module):
         prob = torch.where(prob == peak, prob, 0.0)
         d = min(self.head.max_detections, k * h * w)
         scores, index = torch.topk(prob.reshape(b, k * h * w), d, dim=1, largest=True, sorted=True)
-        labels = torch.div(index, h * w, rounding_mode="floor")
+        labels = index // (h * w)  # integer ops in an exported graph (float16 variants too)
         cell = index - labels * (h * w)
         return scores, labels, cell
 
@@ -205,7 +205,7 @@ class BoxCoder(nn.Module):
         Returns:
             (B, D, 7) float32 ``x, y, z, l, w, h, heading``, vehicle frame, metres, radians.
         """
-        row = torch.div(cell, self.w, rounding_mode="floor")
+        row = cell // self.w
         col = cell - row * self.w
         x = self.x_min + (col.to(code.dtype) + code[:, 0]) * self.cell_x
         y = self.y_min + (row.to(code.dtype) + code[:, 1]) * self.cell_y

@@ -324,9 +324,9 @@ class FastCameraLift(nn.Module):
         # that bilinear taps past a map's border read zero as with separate maps.
         h, w = features.shape[2:]
         n = valid.shape[1]
-        pairs = torch.nonzero(valid.reshape(-1)).squeeze(1)  # (M,) camera * S + sample
-        cam_of = torch.div(pairs, n, rounding_mode="floor")
-        sample_of = pairs - cam_of * n
+        seen = torch.nonzero(valid)  # (M, 2): camera, sample (no index division in the graph)
+        cam_of, sample_of = seen[:, 0], seen[:, 1]
+        pairs = cam_of * n + sample_of
         pu = u.reshape(-1).index_select(0, pairs)
         pv = v.reshape(-1).index_select(0, pairs)
         rows = c * (h + 1)
@@ -388,7 +388,7 @@ class InferenceHead(nn.Module):
         shared = self.shared(x)
         scores, labels, cell = self.coder.peaks(self.heatmap(shared))
         c, h, w = shared.shape[1:]
-        row = torch.div(cell[0], w, rounding_mode="floor")
+        row = cell[0] // w
         col = cell[0] - row * w
         # The 3x3 neighbourhood of every cell (D, 9), zero outside the map (the conv's padding).
         offs = torch.arange(-1, 2, device=x.device)

@@ -134,6 +134,20 @@ def test_parity_when_no_camera_sees_the_grid_and_with_points_far_outside(exporte
     assert res.within(box_atol=BOX_ATOL, score_atol=SCORE_ATOL), res
 
 
+def test_integer_index_arithmetic_stays_integer(exported):
+    """No integer index goes through float Div/Floor: float16 variants would corrupt it."""
+    _, result = exported
+    graph = onnx.load(str(result.onnx_path)).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    for node in graph.node:
+        if node.op_type != "Floor":
+            continue
+        div = producer.get(node.input[0])
+        assert div is not None and div.op_type == "Div", node.name
+        cast = producer.get(div.input[0])
+        assert cast is None or cast.op_type != "Cast", f"{node.name}: floor of a cast integer"
+
+
 def test_eager_formulation_exports_the_forward_itself(tmp_path):
     model = perturbed(build_detector(config=tiny_config(), variant="fusion"))
     fast = export_onnx(model, tmp_path / "fast.onnx", sidecar=False)
