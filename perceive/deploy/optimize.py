@@ -5,25 +5,29 @@ costs about 100 ns per updated element on a 2-D tensor (it recomputes a multi-di
 offset per element); the pillar encoder's max-pooling scatters (N, C) point features into
 (P, C) pillars with it and dominates the inference. The same scatter on the flattened
 tensors (1-D data, indices ``row * C + column``) gives the same result in the same
-element order and runs about 5x faster. ``ScatterND`` with row indices would be faster
-still but is not safe: with more than one intra-op thread, onnxruntime 1.32 races on
-duplicate indices under a reduction (measured: wrong maxima).
+element order and runs about 5x faster. ``ScatterND`` with row indices is faster still
+but is only safe single-threaded: with more than one intra-op thread, onnxruntime 1.32
+races on duplicate indices under a reduction (measured: wrong maxima).
 
+:func:`single_thread_scatter_nd`: that faster ``ScatterND`` form, for sessions with one
+intra-op thread only (the runner applies it to single-threaded CPU sessions): for the
+shipped model, about 2.5 ms less per frame out of 28 ms.
 
-:func:`int32_scatter_indices`: the same kernel is about twice as fast with int32 indices as
-with the int64 ones PyTorch exports (a scatter along the last axis of a (C, P) tensor:
-5.3 ms -> 2.8 ms for 49k x 16 updates, one thread); indices are cast where they are made
-(before an ``Expand``, so the cast touches one row), when the scattered axis is static and
-fits in int32.
+:func:`int32_scatter_indices`: int32 instead of int64 scatter indices, cast where they are
+made (before an ``Expand``, so the cast touches one row), when the scattered axis is static
+and fits in int32: half the index memory traffic (the kernel time itself was within noise
+in isolation). :func:`export_onnx <perceive.deploy.export.export_onnx>` bakes it into the
+file.
 
 Every rewrite uses standard ONNX operators only, and the rewritten graph gives the same
-outputs bit for bit (reductions are applied in the same order per output element).
+outputs (reductions are applied in the same order per output element; bit for bit in the
+tests).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import onnx
@@ -58,6 +62,31 @@ def _dims_of(model: onnx.ModelProto, name: str) -> list[int | None] | None:
                 for d in v.type.tensor_type.shape.dim
             ]
     return None
+
+
+def _initializer_array(model: onnx.ModelProto, name: str) -> Any:
+    """The value of an initializer or ``Constant`` node output as a NumPy array, or None."""
+    from onnx import numpy_helper
+
+    for t in model.graph.initializer:
+        if t.name == name:
+            return numpy_helper.to_array(t)
+    for n in model.graph.node:
+        if n.op_type == "Constant" and n.output[0] == name:
+            for a in n.attribute:
+                if a.name == "value":
+                    return numpy_helper.to_array(a.t)
+    return None
+
+
+def _scalar_constant(model: onnx.ModelProto, name: str) -> tuple[int, float] | None:
+    """``(onnx dtype, value)`` of a constant holding a single value, or None."""
+    from onnx import helper
+
+    arr = _initializer_array(model, name)
+    if arr is None or arr.size != 1:
+        return None
+    return helper.np_dtype_to_tensor_dtype(arr.dtype), arr.reshape(()).item()
 
 
 def flatten_scatter_elements(model: onnx.ModelProto, *, min_rank: int = 2) -> int:
@@ -239,23 +268,191 @@ def remove_dead_nodes(model: onnx.ModelProto) -> int:
                         used.update(sn.input)
         keep = [n for n in g.node if any(o in used for o in n.output if o)]
         if len(keep) == len(g.node):
+            graph_inputs = {i.name for i in g.input}
+            inits = [t for t in g.initializer if t.name in used or t.name in graph_inputs]
+            if len(inits) != len(g.initializer):
+                del g.initializer[:]
+                g.initializer.extend(inits)
             return removed
         removed += len(g.node) - len(keep)
         del g.node[:]
         g.node.extend(keep)
 
 
-def apply_all(model: onnx.ModelProto) -> int:
-    """Apply every rewrite of this module in place; returns how many nodes were rewritten."""
-    n = flatten_scatter_elements(model)
+def single_thread_scatter_nd(model: onnx.ModelProto) -> int:
+    """Rewrite, in place, row scatters with a reduction as ``ScatterND`` (one thread only).
+
+    A ``ScatterElements`` whose indices are one index per row, expanded over the row's
+    channels (``(N, 1)`` expanded to ``(N, C)`` along axis 0, or ``(1, N)`` expanded to
+    ``(C, N)`` along axis 1 of channels-first data), is a ``ScatterND`` of whole rows:
+    ``(N, 1)`` indices, ``(N, C)`` updates (channels-first data and updates are transposed
+    around it; a constant fill is made transposed, and updates that are a product with a
+    constant matrix are computed transposed). onnxruntime runs the scatter about 5x faster,
+    with the same reduction order per element, hence the same result (bit for bit in the
+    tests; a transposed product may in principle round differently), **but only in a
+    single-threaded CPU session**: with more intra-op threads its reduction races on
+    duplicate indices. The runner applies it only to CPU sessions created with
+    ``threads=1``.
+
+    Returns:
+        How many nodes were rewritten.
+    """
+    from onnx import TensorProto, helper
+
+    g = model.graph
+    producer = {o: n for n in g.node for o in n.output}
+    elem_type: dict[str, int] = {}
+    for v in [*g.value_info, *g.input, *g.output]:
+        elem_type[v.name] = v.type.tensor_type.elem_type
+    new_nodes = []
+    count = 0
+    for node in g.node:
+        reduction = next((a.s.decode() for a in node.attribute if a.name == "reduction"), "none")
+        if (
+            node.op_type != "ScatterElements"
+            or node.domain not in ("", "ai.onnx")
+            or reduction == "none"
+        ):
+            new_nodes.append(node)
+            continue
+        data, indices, updates = node.input
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        dims = _dims_of(model, data)
+        src = producer.get(indices)
+        if dims is None or len(dims) != 2 or dims[axis] is None or src is None:
+            new_nodes.append(node)
+            continue
+        if src.op_type != "Expand":
+            new_nodes.append(node)
+            continue
+        small = src.input[0]
+        cast = producer.get(small)
+        if cast is not None and cast.op_type == "Cast" and elem_type.get(cast.input[0]) == 7:
+            small = cast.input[0]  # the int64 index before an int32 cast
+        sdims = _dims_of(model, small)
+        want = [None, 1] if axis % 2 == 0 else [1, None]
+        if sdims is None or len(sdims) != 2 or sdims[1 - axis % 2] != 1 or want is None:
+            new_nodes.append(node)
+            continue
+        p = f"{node.name or f'scatter{count}'}_nd"
+        if not any(t.name == "perceive_nd_rows" for t in g.initializer):
+            g.initializer.extend(
+                [
+                    helper.make_tensor("perceive_nd_rows", TensorProto.INT64, [2], [-1, 1]),
+                    helper.make_tensor("perceive_nd_flat", TensorProto.INT64, [1], [-1]),
+                    helper.make_tensor("perceive_nd_zero", TensorProto.INT64, [], [0]),
+                ]
+            )
+        extent = dims[axis]
+        g.initializer.append(helper.make_tensor(f"{p}_extent", TensorProto.INT64, [], [extent]))
+        new_nodes += [
+            helper.make_node("Cast", [small], [f"{p}_i64"], name=f"{p}_i64", to=TensorProto.INT64),
+            helper.make_node(
+                "Reshape", [f"{p}_i64", "perceive_nd_flat"], [f"{p}_flat"], name=f"{p}_flat"
+            ),
+            # negative indices count from the end, as in ScatterElements
+            helper.make_node(
+                "Less", [f"{p}_flat", "perceive_nd_zero"], [f"{p}_neg"], name=f"{p}_neg"
+            ),
+            helper.make_node("Add", [f"{p}_flat", f"{p}_extent"], [f"{p}_wrap"], name=f"{p}_wrap"),
+            helper.make_node(
+                "Where", [f"{p}_neg", f"{p}_wrap", f"{p}_flat"], [f"{p}_pos"], name=f"{p}_pos"
+            ),
+            helper.make_node(
+                "Reshape", [f"{p}_pos", "perceive_nd_rows"], [f"{p}_idx"], name=f"{p}_idx"
+            ),
+        ]
+        if axis % 2 == 0:
+            new_nodes.append(
+                helper.make_node(
+                    "ScatterND",
+                    [data, f"{p}_idx", updates],
+                    [node.output[0]],
+                    name=f"{p}_scatter",
+                    reduction=reduction,
+                )
+            )
+            count += 1
+            continue
+        # Channels-first (C, P): scatter rows of the transposed tensors. A constant fill is
+        # made transposed, and a (C, K) @ (K, N) product of a constant is computed transposed.
+        data_t, upd_t = f"{p}_dt", f"{p}_ut"
+        dsrc = producer.get(data)
+        fill = None
+        if dsrc is not None and dsrc.op_type == "Expand" and dims[0] is not None:
+            fill = _scalar_constant(model, dsrc.input[0])
+        if fill is not None:
+            g.initializer.extend(
+                [
+                    helper.make_tensor(f"{p}_fill", fill[0], [1, 1], [fill[1]]),
+                    helper.make_tensor(f"{p}_dshape", TensorProto.INT64, [2], [dims[1], dims[0]]),
+                ]
+            )
+            new_nodes.append(
+                helper.make_node("Expand", [f"{p}_fill", f"{p}_dshape"], [data_t], name=data_t)
+            )
+        else:
+            new_nodes.append(
+                helper.make_node("Transpose", [data], [data_t], name=data_t, perm=[1, 0])
+            )
+        usrc = producer.get(updates)
+        weight = None
+        if usrc is not None and usrc.op_type == "MatMul":
+            weight = _initializer_array(model, usrc.input[0])
+        if weight is not None and weight.ndim == 2 and _rank_of(model, usrc.input[1]) == 2:
+            from onnx import numpy_helper
+
+            g.initializer.append(numpy_helper.from_array(weight.T.copy(), f"{p}_wt"))
+            new_nodes += [
+                helper.make_node(
+                    "Transpose", [usrc.input[1]], [f"{p}_bt"], name=f"{p}_bt", perm=[1, 0]
+                ),
+                helper.make_node("MatMul", [f"{p}_bt", f"{p}_wt"], [upd_t], name=upd_t),
+            ]
+        else:
+            new_nodes.append(
+                helper.make_node("Transpose", [updates], [upd_t], name=upd_t, perm=[1, 0])
+            )
+        new_nodes += [
+            helper.make_node(
+                "ScatterND",
+                [data_t, f"{p}_idx", upd_t],
+                [f"{p}_out"],
+                name=f"{p}_scatter",
+                reduction=reduction,
+            ),
+            helper.make_node(
+                "Transpose", [f"{p}_out"], [node.output[0]], name=f"{p}_back", perm=[1, 0]
+            ),
+        ]
+        count += 1
+    del g.node[:]
+    g.node.extend(new_nodes)
+    if count:
+        remove_dead_nodes(model)
+    return count
+
+
+def apply_all(model: onnx.ModelProto, *, threads: int | None = None) -> int:
+    """Apply every rewrite of this module in place; returns how many nodes were rewritten.
+
+    Args:
+        model: the model.
+        threads: the intra-op threads of the session it is for: with exactly 1,
+            :func:`single_thread_scatter_nd` is applied too (it is only exact single-threaded).
+    """
+    n = 0
+    if threads == 1:
+        n += single_thread_scatter_nd(model)
+    n += flatten_scatter_elements(model)
     return n + int32_scatter_indices(model)
 
 
-def optimized_model(path: str | Path) -> tuple[bytes | None, int]:
-    """The serialized model at ``path`` with every rewrite applied: ``(bytes, rewrites)``;
-    ``(None, 0)`` when nothing applies (load the file itself then)."""
+def optimized_model(path: str | Path, *, threads: int | None = None) -> tuple[bytes | None, int]:
+    """The serialized model at ``path`` with every rewrite applied (see :func:`apply_all`):
+    ``(bytes, rewrites)``; ``(None, 0)`` when nothing applies (load the file itself then)."""
     import onnx
 
     model = onnx.load(str(path))
-    n = apply_all(model)
+    n = apply_all(model, threads=threads)
     return (model.SerializeToString() if n else None), n

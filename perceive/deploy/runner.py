@@ -512,7 +512,9 @@ class Detector:
         if proto is not None and cfg.optimize:
             from perceive.deploy.optimize import apply_all
 
-            self.graph_rewrites = apply_all(proto)
+            # ScatterND row scatters are exact only in a single-threaded CPU session.
+            cpu_only = list(choice.providers) == ["CPUExecutionProvider"]
+            self.graph_rewrites = apply_all(proto, threads=cfg.threads if cpu_only else None)
             if self.graph_rewrites:
                 source = proto.SerializeToString()
 

@@ -11,10 +11,12 @@ import pytest
 from onnx import TensorProto, helper
 
 from perceive.deploy.optimize import (
+    apply_all,
     flatten_scatter_elements,
     int32_scatter_indices,
     optimized_model,
     remove_dead_nodes,
+    single_thread_scatter_nd,
 )
 from perceive.deploy.runner import Detector
 
@@ -142,6 +144,87 @@ def test_remove_dead_nodes_keeps_what_outputs_need() -> None:
     assert [n.op_type for n in m.graph.node] == ["Shape", "Expand", "ScatterElements"]
 
 
+@pytest.mark.parametrize("reduction", ["max", "add"])
+def test_single_thread_scatter_nd_rows_is_exact(reduction: str) -> None:
+    rng = np.random.default_rng(2)
+    m = _scatter_model(reduction, expanded=True)
+    feeds = {
+        "data": rng.standard_normal((P, C)).astype(np.float32),
+        "idx": rng.integers(-P, P, (N, 1)).astype(np.int64),  # duplicates, negative rows
+        "upd": rng.standard_normal((N, C)).astype(np.float32),
+    }
+    before = _run(m, feeds, threads=1)
+    assert single_thread_scatter_nd(m) == 1
+    onnx.checker.check_model(m, full_check=True)
+    assert [n.op_type for n in m.graph.node].count("ScatterND") == 1
+    assert "ScatterElements" not in [n.op_type for n in m.graph.node]
+    np.testing.assert_array_equal(_run(m, feeds, threads=1), before)
+
+
+def _channels_first_model(reduction: str, *, product: bool) -> onnx.ModelProto:
+    """out (C, P) = scatter along axis 1 of a constant fill, updates (C, N) (a product with a
+    constant (C, K) matrix, or an input), one index per column expanded over the channels."""
+    from onnx import numpy_helper
+
+    k = 3
+    inputs = [
+        helper.make_tensor_value_info("idx", TensorProto.INT64, [1, "n"]),
+        helper.make_tensor_value_info("b", TensorProto.FLOAT, [k if product else C, "n"]),
+    ]
+    fill = -np.inf if reduction == "max" else 0.0
+    inits = [
+        numpy_helper.from_array(np.full((1, 1), fill, np.float32), "fill"),
+        numpy_helper.from_array(np.array([C, P], np.int64), "dshape"),
+        numpy_helper.from_array(
+            np.random.default_rng(3).standard_normal((C, k)).astype(np.float32), "w"
+        ),
+    ]
+    nodes = [
+        helper.make_node("Expand", ["fill", "dshape"], ["data"]),
+        helper.make_node("Shape", ["b"], ["n1"], start=1, end=2),
+        helper.make_node("Concat", ["c", "n1"], ["ishape"], axis=0),
+        helper.make_node("Expand", ["idx", "ishape"], ["idx_e"]),
+    ]
+    inits.append(numpy_helper.from_array(np.array([C], np.int64), "c"))
+    upd = "b"
+    if product:
+        nodes.append(helper.make_node("MatMul", ["w", "b"], ["upd"]))
+        upd = "upd"
+    nodes.append(
+        helper.make_node(
+            "ScatterElements", ["data", "idx_e", upd], ["out"], axis=1, reduction=reduction
+        )
+    )
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [C, P])
+    m = helper.make_model(
+        helper.make_graph(nodes, "g", inputs, [out], initializer=inits),
+        opset_imports=[helper.make_opsetid("", 18)],
+    )
+    m.ir_version = 10
+    return onnx.shape_inference.infer_shapes(m)
+
+
+@pytest.mark.parametrize("reduction", ["max", "add"])
+@pytest.mark.parametrize("product", [True, False])
+def test_single_thread_scatter_nd_channels_first(reduction: str, product: bool) -> None:
+    rng = np.random.default_rng(4)
+    m = _channels_first_model(reduction, product=product)
+    feeds = {
+        "idx": rng.integers(-P, P, (1, N)).astype(np.int64),
+        "b": rng.standard_normal((3 if product else C, N)).astype(np.float32),
+    }
+    before = _run(m, feeds, threads=1)
+    assert apply_all(m, threads=2) == 1  # int32 indices only: ScatterND is not thread-safe
+    assert "ScatterND" not in [n.op_type for n in m.graph.node]
+    assert single_thread_scatter_nd(m) == 1
+    onnx.checker.check_model(m, full_check=True)
+    ops = [n.op_type for n in m.graph.node]
+    assert ops.count("ScatterND") == 1 and "ScatterElements" not in ops
+    np.testing.assert_allclose(_run(m, feeds, threads=1), before, rtol=1e-6, atol=1e-6)
+    if not product:
+        np.testing.assert_array_equal(_run(m, feeds, threads=1), before)
+
+
 def test_detector_output_is_the_same_with_and_without_rewrites(standin_onnx: Path) -> None:
     from perceive.datasets.waymo.fixtures import make_frame
 
@@ -172,3 +255,20 @@ def test_rewrites_on_a_real_tiny_model(tiny_real_model: tuple[Path, Path], tmp_p
         da, db = a(frame), b(frame)
         np.testing.assert_array_equal(da.scores, db.scores)
         np.testing.assert_array_equal(da.boxes, db.boxes)
+
+
+@pytest.mark.slow
+def test_single_threaded_detector_uses_scatter_nd(tiny_real_model: tuple[Path, Path]) -> None:
+    from perceive.datasets.waymo.fixtures import make_frame
+
+    onnx_path, _ = tiny_real_model  # the default (inference formulation) export
+    one = Detector(onnx_path, optimize=True, score_threshold=0.0, threads=1)
+    two = Detector(onnx_path, optimize=True, score_threshold=0.0, threads=2)
+    plain = Detector(onnx_path, optimize=False, score_threshold=0.0, threads=1)
+    assert one.graph_rewrites >= 3 and two.graph_rewrites == 0 and plain.graph_rewrites == 0
+    for seed in (1, 2):
+        frame = make_frame(seed)
+        d1, d2, d0 = one(frame), two(frame), plain(frame)
+        np.testing.assert_allclose(d1.scores, d0.scores, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(d1.boxes, d0.boxes, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(d2.scores, d0.scores, rtol=0, atol=1e-6)
