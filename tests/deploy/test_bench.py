@@ -222,7 +222,7 @@ def test_compare_torch_interleaves_the_same_inputs(
     standin_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The stand-in's PyTorch module has the exported graph's weights (same seed).
-    monkeypatch.setattr(bench, "_torch_model", lambda path: standin.StandIn(0).eval())
+    monkeypatch.setattr(bench, "_torch_model", lambda path, device="cpu": standin.StandIn(0).eval())
     ckpt = tmp_path / "fake.pt"
     ckpt.write_bytes(b"")
     r = run_benchmark(_cfg(standin_onnx, tmp_path, iters=4, compare_torch=str(ckpt), flops=False))
