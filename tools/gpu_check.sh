@@ -15,6 +15,7 @@ OUT=${1:-outputs/gpu_check}
 PY=${PYTHON:-python3}
 ITERS=${ITERS:-300}
 SWEEP_ITERS=${SWEEP_ITERS:-40}
+SWEEP_DEVICES=${SWEEP_DEVICES:-cpu,cuda,tensorrt}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 SP=$($PY -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
@@ -40,7 +41,7 @@ step pytest_gpu $PY -m pytest -q -p no:cacheprovider -rs \
 step bench_cuda perceive bench exports/fusion.onnx --device cuda --synthetic --warmup 20 \
   --iters "$ITERS" --compare-torch exports/fusion.pt --json "$OUT/bench_cuda.json" \
   --plot "$OUT/bench_cuda.png"
-step sweep perceive bench exports/fusion.onnx --sweep --sweep-devices cpu,cuda,tensorrt \
+step sweep perceive bench exports/fusion.onnx --sweep --sweep-devices "$SWEEP_DEVICES" \
   --sweep-precisions fp32,fp16,int8 --sweep-threads 1,16 --synthetic --warmup 5 \
   --iters "$SWEEP_ITERS" --json "$OUT/sweep.json" --plot "$OUT/sweep.png"
 echo "failed steps: $failed"
