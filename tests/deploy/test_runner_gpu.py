@@ -24,7 +24,7 @@ COMMITTED = REPO / "exports" / "fusion.onnx"
 #: TF32 matrix units and other convolution algorithms make GPU results differ from the CPU's
 #: in the last bits of float32; scores within this are tied, boxes agree within BOX_ATOL (m/rad).
 SCORE_ATOL = 2e-3
-BOX_ATOL = 2e-2
+BOX_ATOL = 5e-2
 
 
 def _cuda_usable() -> bool:
