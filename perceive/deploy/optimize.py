@@ -191,6 +191,15 @@ def flatten_scatter_elements(model: onnx.ModelProto, *, min_rank: int = 2) -> in
     return count
 
 
+def _elem_types(g: onnx.GraphProto, *, initializers: bool = True) -> dict[str, int]:
+    """ONNX element type of every value the graph describes (value_info, inputs, outputs and,
+    unless ``initializers`` is False, initializers)."""
+    types = {v.name: v.type.tensor_type.elem_type for v in [*g.value_info, *g.input, *g.output]}
+    if initializers:
+        types.update({t.name: t.data_type for t in g.initializer})
+    return types
+
+
 def int32_scatter_indices(model: onnx.ModelProto) -> int:
     """Rewrite, in place, the int64 indices of every ``ScatterElements`` as int32.
 
@@ -205,11 +214,7 @@ def int32_scatter_indices(model: onnx.ModelProto) -> int:
 
     g = model.graph
     producer = {o: n for n in g.node for o in n.output}
-    elem_type: dict[str, int] = {}
-    for v in [*g.value_info, *g.input, *g.output]:
-        elem_type[v.name] = v.type.tensor_type.elem_type
-    for t in g.initializer:
-        elem_type[t.name] = t.data_type
+    elem_type = _elem_types(g)
     new_nodes = []
     count = 0
     for node in g.node:
@@ -301,9 +306,7 @@ def single_thread_scatter_nd(model: onnx.ModelProto) -> int:
 
     g = model.graph
     producer = {o: n for n in g.node for o in n.output}
-    elem_type: dict[str, int] = {}
-    for v in [*g.value_info, *g.input, *g.output]:
-        elem_type[v.name] = v.type.tensor_type.elem_type
+    elem_type = _elem_types(g, initializers=False)
     new_nodes = []
     count = 0
     for node in g.node:

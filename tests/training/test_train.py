@@ -54,20 +54,7 @@ def test_resume_refuses_another_model_config_or_schedule(data, tmp_path):
         train(config(data, tmp_path, iterations=5))
 
 
-def test_ddp_with_gloo_in_one_process(data, tmp_path, monkeypatch):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    for k, v in {
-        "WORLD_SIZE": "1",
-        "RANK": "0",
-        "LOCAL_RANK": "0",
-        "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(port),
-    }.items():
-        monkeypatch.setenv(k, v)
+def test_ddp_with_gloo_in_one_process(data, tmp_path, one_process_group_env):
     result = train(config(data, tmp_path, iterations=2, model=tiny_config("lidar")))
     assert result.step == 2
     assert not torch.distributed.is_initialized()

@@ -3,8 +3,6 @@
 Skipped where PyTorch sees no GPU (CI); run on a GPU machine with ``tools/gpu_check.sh``.
 """
 
-import socket
-
 import numpy as np
 import pytest
 import torch
@@ -35,20 +33,9 @@ def test_two_iterations_on_cuda_with_amp_then_resume(data, tmp_path):
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_ddp_with_nccl_in_one_process(data, tmp_path, monkeypatch):
+def test_ddp_with_nccl_in_one_process(data, tmp_path, one_process_group_env):
     if not torch.distributed.is_nccl_available():
         pytest.skip("this PyTorch has no NCCL")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    for k, v in {
-        "WORLD_SIZE": "1",
-        "RANK": "0",
-        "LOCAL_RANK": "0",
-        "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(port),
-    }.items():
-        monkeypatch.setenv(k, v)
     result = train(config(data, tmp_path, model=tiny_config("lidar")))
     assert result.step == 2
     assert not torch.distributed.is_initialized()
