@@ -6,8 +6,9 @@
 #   bash tools/gpu_check.sh [OUT_DIR]          (default outputs/gpu_check)
 #
 # Needs: an NVIDIA GPU, PyTorch with CUDA, onnxruntime-gpu built for the same CUDA major
-# version (`pip install -e '.[gpu]'`; onnxruntime-gpu 1.31 is built for CUDA 13) and this
-# package importable. onnxruntime's CUDA provider finds the CUDA and cuDNN libraries of the
+# version (`pip uninstall onnxruntime; pip install -e '.[train,gpu]'`: the CPU and GPU
+# builds of onnxruntime share one module name, so only one may be installed; onnxruntime-gpu
+# 1.31 is built for CUDA 13) and this package importable. onnxruntime's CUDA provider finds the CUDA and cuDNN libraries of the
 # nvidia-* wheels that PyTorch installed through LD_LIBRARY_PATH, set below.
 # Every step runs even when one before it fails; the exit status is the number of failed steps.
 set -u
