@@ -191,6 +191,16 @@ def flatten_scatter_elements(model: onnx.ModelProto, *, min_rank: int = 2) -> in
     return count
 
 
+def _replace_nodes(model: onnx.ModelProto, nodes: list[onnx.NodeProto], count: int) -> int:
+    """Make ``nodes`` the graph's node list; after ``count`` > 0 rewrites drop what no longer
+    feeds an output. Returns ``count``."""
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    if count:
+        remove_dead_nodes(model)
+    return count
+
+
 def _elem_types(g: onnx.GraphProto, *, initializers: bool = True) -> dict[str, int]:
     """ONNX element type of every value the graph describes (value_info, inputs, outputs and,
     unless ``initializers`` is False, initializers)."""
@@ -251,11 +261,7 @@ def int32_scatter_indices(model: onnx.ModelProto) -> int:
         node.input[1] = f"{p}_idx"
         new_nodes.append(node)
         count += 1
-    del g.node[:]
-    g.node.extend(new_nodes)
-    if count:
-        remove_dead_nodes(model)
-    return count
+    return _replace_nodes(model, new_nodes, count)
 
 
 def remove_dead_nodes(model: onnx.ModelProto) -> int:
@@ -429,11 +435,7 @@ def single_thread_scatter_nd(model: onnx.ModelProto) -> int:
             ),
         ]
         count += 1
-    del g.node[:]
-    g.node.extend(new_nodes)
-    if count:
-        remove_dead_nodes(model)
-    return count
+    return _replace_nodes(model, new_nodes, count)
 
 
 def apply_all(model: onnx.ModelProto, *, threads: int | None = None) -> int:

@@ -28,6 +28,7 @@ from perceive.training.checkpoint import (  # noqa: E402
     load_checkpoint,
     save_checkpoint,
 )
+from tests.models.common import randomised  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 #: Parity tolerances: boxes in metres (and radians for heading), scores in probability.
@@ -37,14 +38,7 @@ SCORE_ATOL = 1e-5
 
 def perturbed(model):
     """Randomise normalisation statistics so outputs vary strongly across cells (no ties)."""
-    g = torch.Generator().manual_seed(3)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-    return model.eval()
+    return randomised(model, seed=3)
 
 
 @pytest.fixture(

@@ -22,20 +22,11 @@ from perceive.models.inference import (
     InferenceDetector,
     InferenceHead,
 )
+from tests.models.common import randomised as randomised_with
 
 
 def randomised(model):
-    """Random normalisation statistics (no flat heatmaps, no ties) and biases, eval mode."""
-    g = torch.Generator().manual_seed(5)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.2)
-        if isinstance(m, torch.nn.Linear):
-            m.bias.data.copy_(torch.randn(m.out_features, generator=g) * 0.5)
-    return model.eval()
+    return randomised_with(model, seed=5, linear_bias=0.5)
 
 
 def cloud(n, config, seed=0, spread=1.3):
