@@ -370,12 +370,17 @@ def _inflate_payload(
         zlib.error: the stream is corrupt or truncated.
         WireError: the message is malformed.
     """
-    opened = _open_payload(compressed)
-    if opened is None:
-        return None, [], zlib.decompress(compressed)
-    n = opened[2]
-    payload = _scratch_bytes(n) if scratch else np.empty(n, np.uint8)
-    dims, message = _finish_payload(opened, payload)
+    try:
+        opened = _open_payload(compressed)
+        if opened is None:
+            return None, [], zlib.decompress(compressed)
+        n = opened[2]
+        payload = _scratch_bytes(n) if scratch else np.empty(n, np.uint8)
+        dims, message = _finish_payload(opened, payload)
+    except (WireError, zlib.error):
+        raise
+    except Exception as e:  # protobuf errors inside the shape
+        raise WireError(str(e)) from e
     return (None, [], message) if message is not None else (payload, dims, None)
 
 
@@ -459,14 +464,7 @@ def inflate_matrix_float(compressed: bytes) -> np.ndarray:
 
     The values are inflated into the returned array's own (aligned, writeable) memory.
     """
-    try:
-        payload, dims, message = _inflate_payload(compressed, scratch=False)
-    except WireError:
-        raise
-    except zlib.error:
-        raise
-    except Exception as e:  # protobuf errors inside the shape
-        raise WireError(str(e)) from e
+    payload, dims, message = _inflate_payload(compressed, scratch=False)
     if payload is None:
         assert message is not None
         return decode_matrix_float(message)
@@ -481,14 +479,7 @@ def inflate_matrix_float(compressed: bytes) -> np.ndarray:
 def inflate_matrix_int32(compressed: bytes) -> np.ndarray:
     """``decode_matrix_int32(zlib.decompress(compressed))``, the varints inflated into a
     reused buffer."""
-    try:
-        payload, dims, message = _inflate_payload(compressed, scratch=True)
-    except WireError:
-        raise
-    except zlib.error:
-        raise
-    except Exception as e:
-        raise WireError(str(e)) from e
+    payload, dims, message = _inflate_payload(compressed, scratch=True)
     if payload is None:
         assert message is not None
         return decode_matrix_int32(message)
