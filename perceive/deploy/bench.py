@@ -649,9 +649,12 @@ def profile_ops(
         ]
         from perceive.deploy.optimize import optimized_model
 
-        # what the Detector runs (the one-thread rewrite only in one-thread CPU sessions)
-        cpu_threads = threads if providers[0] == "CPUExecutionProvider" else None
-        data = optimized_model(model_path, threads=cpu_threads)[0] if optimize else None
+        # what the Detector runs
+        data = (
+            optimized_model(model_path, threads=threads, providers=providers)[0]
+            if optimize
+            else None
+        )
         sess = ort.InferenceSession(data or str(model_path), so, providers=providers)
         feeds = inputs.feeds()
         sess.run(None, feeds)

@@ -26,6 +26,7 @@ tests).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -438,26 +439,38 @@ def single_thread_scatter_nd(model: onnx.ModelProto) -> int:
     return _replace_nodes(model, new_nodes, count)
 
 
-def apply_all(model: onnx.ModelProto, *, threads: int | None = None) -> int:
+def apply_all(
+    model: onnx.ModelProto,
+    *,
+    threads: int | None = None,
+    providers: Sequence[str] = ("CPUExecutionProvider",),
+) -> int:
     """Apply every rewrite of this module in place; returns how many nodes were rewritten.
 
     Args:
         model: the model.
-        threads: the intra-op threads of the session it is for: with exactly 1,
-            :func:`single_thread_scatter_nd` is applied too (it is only exact single-threaded).
+        threads: the intra-op threads of the session it is for.
+        providers: the session's execution providers. Only for a CPU-only session with
+            exactly 1 thread is :func:`single_thread_scatter_nd` applied too (it is only
+            exact single-threaded on onnxruntime's CPU provider).
     """
     n = 0
-    if threads == 1:
+    if threads == 1 and list(providers) == ["CPUExecutionProvider"]:
         n += single_thread_scatter_nd(model)
     n += flatten_scatter_elements(model)
     return n + int32_scatter_indices(model)
 
 
-def optimized_model(path: str | Path, *, threads: int | None = None) -> tuple[bytes | None, int]:
+def optimized_model(
+    path: str | Path,
+    *,
+    threads: int | None = None,
+    providers: Sequence[str] = ("CPUExecutionProvider",),
+) -> tuple[bytes | None, int]:
     """The serialized model at ``path`` with every rewrite applied (see :func:`apply_all`):
     ``(bytes, rewrites)``; ``(None, 0)`` when nothing applies (load the file itself then)."""
     import onnx
 
     model = onnx.load(str(path))
-    n = apply_all(model, threads=threads)
+    n = apply_all(model, threads=threads, providers=providers)
     return (model.SerializeToString() if n else None), n

@@ -512,9 +512,7 @@ class Detector:
         if proto is not None and cfg.optimize:
             from perceive.deploy.optimize import apply_all
 
-            # ScatterND row scatters are exact only in a single-threaded CPU session.
-            cpu_only = list(choice.providers) == ["CPUExecutionProvider"]
-            self.graph_rewrites = apply_all(proto, threads=cfg.threads if cpu_only else None)
+            self.graph_rewrites = apply_all(proto, threads=cfg.threads, providers=choice.providers)
             if self.graph_rewrites:
                 source = proto.SerializeToString()
 

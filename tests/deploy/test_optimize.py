@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -214,6 +215,8 @@ def test_single_thread_scatter_nd_channels_first(reduction: str, product: bool) 
         "b": rng.standard_normal((3 if product else C, N)).astype(np.float32),
     }
     before = _run(m, feeds, threads=1)
+    gpu = ("CUDAExecutionProvider", "CPUExecutionProvider")
+    assert apply_all(copy.deepcopy(m), threads=1, providers=gpu) == 1  # CPU-provider rewrite only
     assert apply_all(m, threads=2) == 1  # int32 indices only: ScatterND is not thread-safe
     assert "ScatterND" not in [n.op_type for n in m.graph.node]
     assert single_thread_scatter_nd(m) == 1
