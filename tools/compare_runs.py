@@ -1,8 +1,9 @@
 """Compare training runs (variants x seeds) on their validation metrics.
 
 Prints a Markdown table per variant (mean over seeds, with the mAPH range) and one per
-run, and with ``--plot`` draws mAPH L2 against the training step and the final APH per
-class (one dot per run):
+run (``--metrics FILE``: final metrics from each run's ``perceive evaluate --json``
+file, e.g. on a held-out test set), and with ``--plot`` draws mAPH L2 against the
+training step and the final APH per class (one dot per run):
 
     .venv/bin/python tools/compare_runs.py \\
         fusion=outputs/runs/r3_fusion_s0,outputs/runs/r3_fusion_s1 \\
@@ -37,9 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("groups", nargs="+", type=parse_group, metavar="LABEL=RUN[,RUN...]")
     parser.add_argument("--plot", metavar="PNG", help="write the comparison figure here")
+    parser.add_argument(
+        "--metrics",
+        metavar="FILE",
+        help="take each run's final metrics from RUN/FILE (written by perceive evaluate "
+        "--json, e.g. on a held-out test set) instead of its log's last evaluation",
+    )
     args = parser.parse_args(argv)
     try:
-        results = load_groups(dict(args.groups))
+        results = load_groups(dict(args.groups), args.metrics)
     except PerceiveError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -47,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(per_run_table(results))
     if args.plot:
-        print(f"wrote {save_comparison_figure(results, args.plot)}")
+        label = args.metrics or "final validation"
+        print(f"wrote {save_comparison_figure(results, args.plot, label)}")
     return 0
 
 

@@ -46,18 +46,63 @@ class RunResult:
     """The run's folder."""
     history: tuple[EvalPoint, ...]
     """Every evaluation in the log, by increasing step (at least one)."""
+    held_out: EvalPoint | None = None
+    """The final model's metrics on another data set (a ``perceive evaluate --json`` file),
+    or None."""
 
     @property
     def final(self) -> EvalPoint:
-        """The last evaluation."""
-        return self.history[-1]
+        """:attr:`held_out` when given, else the log's last evaluation."""
+        return self.held_out if self.held_out is not None else self.history[-1]
 
 
-def load_run(path: str | Path) -> RunResult:
-    """Read the evaluations of a run from ``<path>/log.jsonl``.
+def load_metrics_json(path: str | Path, step: int) -> EvalPoint:
+    """An :class:`EvalPoint` from a ``perceive evaluate --json`` file.
+
+    Args:
+        path: the JSON file (``breakdowns`` keyed by official names).
+        step: the training step of the evaluated model.
 
     Raises:
-        MissingFileError: no ``log.jsonl`` in ``path``.
+        MissingFileError: no such file.
+        DataError: not JSON, or no ``mean_aph_l2`` / LEVEL_2 object-type breakdowns.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError("no such metrics file (perceive evaluate --json)", path=path)
+    try:
+        doc = json.loads(path.read_text())
+        prefix, suffix = "OBJECT_TYPE_TYPE_", "_LEVEL_2"
+        level2 = {
+            name[len(prefix) : -len(suffix)]: b
+            for name, b in doc["breakdowns"].items()
+            if name.startswith(prefix) and name.endswith(suffix)
+        }
+        if not level2:
+            raise KeyError("OBJECT_TYPE_TYPE_*_LEVEL_2")
+        return EvalPoint(
+            step=step,
+            mean_aph_l2=float(doc["mean_aph_l2"]),
+            ap={c: float(b["ap"]) for c, b in level2.items()},
+            aph={c: float(b["aph"]) for c, b in level2.items()},
+        )
+    except json.JSONDecodeError as e:
+        raise DataError(f"not JSON: {e}", path=path) from e
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise DataError(f"not a perceive evaluate --json file: no {e}", path=path) from e
+
+
+def load_run(path: str | Path, metrics_file: str | None = None) -> RunResult:
+    """Read the evaluations of a run from ``<path>/log.jsonl``.
+
+    Args:
+        path: the run's folder.
+        metrics_file: a ``perceive evaluate --json`` file in that folder whose metrics
+            become the run's :attr:`RunResult.final` (e.g. the final model on a test set),
+            or None for the log's last evaluation.
+
+    Raises:
+        MissingFileError: no ``log.jsonl`` in ``path``, or no ``metrics_file``.
         DataError: a line is not JSON, an evaluation lacks a field, or there is none.
     """
     path = Path(path)
@@ -97,16 +142,22 @@ def load_run(path: str | Path) -> RunResult:
             points[point.step] = point
     if not points:
         raise DataError("no evaluation records (was the run finished?)", path=log)
-    return RunResult(path=path, history=tuple(points[s] for s in sorted(points)))
+    history = tuple(points[s] for s in sorted(points))
+    held_out = None
+    if metrics_file is not None:
+        held_out = load_metrics_json(path / metrics_file, history[-1].step)
+    return RunResult(path=path, history=history, held_out=held_out)
 
 
-def load_groups(groups: Mapping[str, Sequence[str | Path]]) -> dict[str, list[RunResult]]:
+def load_groups(
+    groups: Mapping[str, Sequence[str | Path]], metrics_file: str | None = None
+) -> dict[str, list[RunResult]]:
     """:func:`load_run` for every run of every group (label -> run folders)."""
     out: dict[str, list[RunResult]] = {}
     for label, paths in groups.items():
         if not paths:
             raise ValueError(f"group {label!r} has no runs")
-        out[label] = [load_run(p) for p in paths]
+        out[label] = [load_run(p, metrics_file) for p in paths]
     return out
 
 
@@ -160,9 +211,12 @@ def per_run_table(results: Mapping[str, list[RunResult]]) -> str:
     return "\n".join(lines)
 
 
-def save_comparison_figure(results: Mapping[str, list[RunResult]], path: str | Path) -> Path:
-    """A PNG: mAPH L2 against training step per run (left), final APH L2 per class with
-    one dot per run and a bar at the group mean (right). Written atomically."""
+def save_comparison_figure(
+    results: Mapping[str, list[RunResult]], path: str | Path, final_label: str = "final"
+) -> Path:
+    """A PNG: validation mAPH L2 against training step per run (left), final APH L2 per
+    class with one dot per run and a bar at the group mean (right; ``final_label`` names
+    what the final metrics were measured on). Written atomically."""
     from perceive.viz.common import new_figure, save_figure
 
     fig = new_figure(11.0, 4.0)
@@ -192,7 +246,7 @@ def save_comparison_figure(results: Mapping[str, list[RunResult]], path: str | P
     left.grid(alpha=0.3)
     left.legend()
     right.set_xticks(range(len(classes)), classes)
-    right.set_ylabel("APH L2, final (dots: runs; bars: mean)")
+    right.set_ylabel(f"APH L2, {final_label} (dots: runs; bars: mean)")
     right.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return save_figure(fig, path)

@@ -87,3 +87,25 @@ def test_bad_runs_name_the_file(tmp_path: Path) -> None:
         load_run(broken)
     with pytest.raises(ValueError, match="no runs"):
         load_groups({"x": []})
+
+
+def test_held_out_metrics_file_replaces_the_final_point(tmp_path: Path) -> None:
+    v = {"VEHICLE": 0.1, "PEDESTRIAN": 0.2, "CYCLIST": 0.3, "SIGN": 0.0}
+    run = _run(tmp_path, "r", [_eval(50, v)])
+    doc = {
+        "mean_aph_l2": 0.5,
+        "breakdowns": {
+            "OBJECT_TYPE_TYPE_VEHICLE_LEVEL_1": {"ap": 0.9, "aph": 0.9},
+            "OBJECT_TYPE_TYPE_VEHICLE_LEVEL_2": {"ap": 0.7, "aph": 0.6},
+            "RANGE_TYPE_VEHICLE_[0, 30)_LEVEL_2": {"ap": 0.2, "aph": 0.2},
+        },
+    }
+    (run / "test.json").write_text(json.dumps(doc))
+    result = load_run(run, "test.json")
+    assert result.final.aph == {"VEHICLE": pytest.approx(0.6)}
+    assert result.final.step == 50 and result.history[-1].aph["CYCLIST"] == pytest.approx(0.3)
+    with pytest.raises(MissingFileError):
+        load_run(run, "absent.json")
+    (run / "bad.json").write_text(json.dumps({"mean_aph_l2": 0.1, "breakdowns": {}}))
+    with pytest.raises(DataError, match="LEVEL_2"):
+        load_run(run, "bad.json")
