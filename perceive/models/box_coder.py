@@ -15,6 +15,7 @@ loops and no data-dependent shapes, so it runs inside the exported graph.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +23,6 @@ from torch import nn
 from torch.nn import functional
 
 from perceive.models.config import GridConfig, HeadConfig
-from perceive.models.head import CODE_SIZE
 
 #: Bounds of the decoded log sizes (exp of them is 7 mm .. 150 m): keeps exp finite.
 LOG_SIZE_RANGE = (-5.0, 5.0)
@@ -39,7 +39,7 @@ class Targets:
     mask: torch.Tensor
     """(B, M) bool: the box is real and its centre is on the grid."""
     regression: torch.Tensor
-    """(B, M, 8) float32 regression code of each box."""
+    """(B, M, S) float32 regression code of each box (``S = HeadConfig.code_size``)."""
 
 
 def gaussian_radius(length: torch.Tensor, width: torch.Tensor, min_overlap: float) -> torch.Tensor:
@@ -88,6 +88,8 @@ class BoxCoder(nn.Module):
         self.x_min, self.y_min = float(r[0]), float(r[1])
         self.cell_x = grid.voxel_size[0] * out_stride
         self.cell_y = grid.voxel_size[1] * out_stride
+        self.axis_direction = head.heading == "axis_direction"
+        self.code_size = head.code_size
 
     def encode(self, boxes: torch.Tensor, labels: torch.Tensor) -> Targets:
         """Targets of a padded batch of boxes.
@@ -120,6 +122,7 @@ class BoxCoder(nn.Module):
                 *torch.log(size).unbind(-1),
                 torch.sin(heading),
                 torch.cos(heading),
+                *((torch.sin(2 * heading), torch.cos(2 * heading)) if self.axis_direction else ()),
             ],
             dim=-1,
         )
@@ -159,7 +162,7 @@ class BoxCoder(nn.Module):
 
         Args:
             heatmap: (B, K, H, W) logits.
-            regression: (B, 8, H, W) codes.
+            regression: (B, S, H, W) codes (``S = HeadConfig.code_size``).
 
         Returns:
             ``boxes`` (B, D, 7) float32 ``x, y, z, l, w, h, heading`` (vehicle frame, metres,
@@ -170,7 +173,9 @@ class BoxCoder(nn.Module):
         scores, labels, cell = self.peaks(heatmap)
         d = cell.shape[1]
         code = torch.gather(
-            regression.reshape(b, CODE_SIZE, -1), 2, cell.unsqueeze(1).expand(b, CODE_SIZE, d)
+            regression.reshape(b, self.code_size, -1),
+            2,
+            cell.unsqueeze(1).expand(b, self.code_size, d),
         )
         return self.boxes_from_codes(code, cell), scores, labels
 
@@ -199,7 +204,7 @@ class BoxCoder(nn.Module):
         """Boxes from the regression codes at heatmap cells (the second half of :meth:`decode`).
 
         Args:
-            code: (B, 8, D) float32 regression codes of the cells.
+            code: (B, S, D) float32 regression codes of the cells (``S = HeadConfig.code_size``).
             cell: (B, D) int64 flat cell index ``row * W + col``.
 
         Returns:
@@ -210,5 +215,11 @@ class BoxCoder(nn.Module):
         x = self.x_min + (col.to(code.dtype) + code[:, 0]) * self.cell_x
         y = self.y_min + (row.to(code.dtype) + code[:, 1]) * self.cell_y
         size = torch.exp(code[:, 3:6].clamp(*LOG_SIZE_RANGE))
-        heading = torch.atan2(code[:, 6], code[:, 7])
+        if self.axis_direction:
+            axis = 0.5 * torch.atan2(code[:, 8], code[:, 9])  # [-pi/2, pi/2]
+            agree = torch.cos(axis) * code[:, 7] + torch.sin(axis) * code[:, 6]
+            turned = torch.where(axis > 0, axis - math.pi, axis + math.pi)
+            heading = torch.where(agree < 0, turned, axis)
+        else:
+            heading = torch.atan2(code[:, 6], code[:, 7])
         return torch.stack([x, y, code[:, 2], size[:, 0], size[:, 1], size[:, 2], heading], dim=-1)

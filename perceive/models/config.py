@@ -232,6 +232,10 @@ class BEVBackboneConfig:
         return tuple(out)
 
 
+#: Heading codings of :attr:`HeadConfig.heading`.
+HEADING_CODES: tuple[str, ...] = ("axis_direction", "sin_cos")
+
+
 @dataclass(frozen=True)
 class HeadConfig:
     """CenterPoint-style head: a class heatmap and box regression per BEV cell, and decoding."""
@@ -250,8 +254,19 @@ class HeadConfig:
     """Minimum IoU of a box shifted by the radius (CenterNet's rule for the radius)."""
     init_bias: float = -2.19
     """Initial heatmap logit bias (prior probability 0.1)."""
+    heading: str = "axis_direction"
+    """How the regression codes the heading ``t``: ``"axis_direction"`` (the default) codes
+    ``sin t, cos t, sin 2t, cos 2t``: the box axis comes from the doubled angle, which is
+    the same for ``t`` and ``t + pi``, so an object whose front and back look alike still
+    gets its axis right, and ``sin t, cos t`` only pick which end is the front;
+    ``"sin_cos"`` codes ``sin t, cos t`` alone (the first models; a regression torn between
+    ``t`` and ``t + pi`` then averages to a vector near zero and the axis is lost). A
+    config mapping without this key (a checkpoint from before it existed) means
+    ``"sin_cos"``."""
 
     def __post_init__(self) -> None:
+        if self.heading not in HEADING_CODES:
+            raise ConfigError(f"head.heading must be one of {HEADING_CODES}, got {self.heading!r}")
         _positive_ints("head.channels", (self.channels,))
         _positive_ints("head.max_detections", (self.max_detections,))
         if not (0.0 <= self.score_threshold < 1.0):
@@ -270,6 +285,12 @@ class HeadConfig:
                 f"head.gaussian_overlap must be in (0, 1), got {self.gaussian_overlap!r}"
             )
 
+    @property
+    def code_size(self) -> int:
+        """Regression channels: ``dx, dy, z, log l, log w, log h, sin t, cos t`` and, with
+        ``heading="axis_direction"``, ``sin 2t, cos 2t``."""
+        return 10 if self.heading == "axis_direction" else 8
+
 
 @dataclass(frozen=True)
 class LossConfig:
@@ -280,7 +301,9 @@ class LossConfig:
     regression_weight: float = 0.25
     """Weight of the L1 box regression loss (summed over the code, averaged over boxes)."""
     code_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
-    """Per-component weights of the regression code ``dx, dy, z, log l, log w, log h, sin, cos``."""
+    """Per-component weights of the regression code ``dx, dy, z, log l, log w, log h, sin, cos``
+    (with ``head.heading="axis_direction"`` the ``sin 2t, cos 2t`` components take the
+    weights of ``sin, cos``)."""
     focal_alpha: float = 2.0
     """Exponent of the (1 - p) / p factor of the focal loss."""
     focal_beta: float = 4.0
@@ -426,6 +449,8 @@ class DetectorConfig:
                         f"known {sorted(allowed)}"
                     )
                 conv = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+                if key == "head" and "heading" not in conv:
+                    conv["heading"] = "sin_cos"  # written before the field existed
                 try:
                     kwargs[key] = cls(**conv)
                 except TypeError as e:

@@ -1,7 +1,8 @@
 """CenterPoint-style detection head: a class heatmap and a box regression per BEV cell.
 
-The regression code of a cell is ``dx, dy, z, log l, log w, log h, sin(heading),
-cos(heading)`` (see :mod:`perceive.models.box_coder`).
+The regression code of a cell is ``dx, dy, z, log l, log w, log h, sin t, cos t`` and,
+with ``HeadConfig.heading="axis_direction"``, ``sin 2t, cos 2t`` (``t`` the heading; see
+:mod:`perceive.models.box_coder`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ from torch import nn
 from torchvision.ops import Conv2dNormActivation
 
 from perceive.models.config import HeadConfig
-
-#: Number of regression channels: dx, dy, z, log l, log w, log h, sin, cos.
-CODE_SIZE = 8
 
 
 class CenterHead(nn.Module):
@@ -33,7 +31,7 @@ class CenterHead(nn.Module):
             Conv2dNormActivation(c, c, kernel_size=3), nn.Conv2d(c, num_classes, 1)
         )
         self.regression = nn.Sequential(
-            Conv2dNormActivation(c, c, kernel_size=3), nn.Conv2d(c, CODE_SIZE, 1)
+            Conv2dNormActivation(c, c, kernel_size=3), nn.Conv2d(c, config.code_size, 1)
         )
         nn.init.constant_(self.heatmap[-1].bias, config.init_bias)
 
@@ -44,7 +42,7 @@ class CenterHead(nn.Module):
             x: (B, in_channels, H, W) float32 BEV features.
 
         Returns:
-            ``heatmap`` (B, num_classes, H, W) logits and ``regression`` (B, 8, H, W).
+            ``heatmap`` (B, num_classes, H, W) logits and ``regression`` (B, code_size, H, W).
         """
         x = self.shared(x)
         return self.heatmap(x), self.regression(x)

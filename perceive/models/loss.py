@@ -9,7 +9,6 @@ from torch import nn
 
 from perceive.models.box_coder import Targets
 from perceive.models.config import LossConfig
-from perceive.models.head import CODE_SIZE
 
 #: Predicted probabilities are clamped to [EPS, 1 - EPS] before the logarithms.
 EPS = 1e-4
@@ -62,8 +61,12 @@ class DetectionLoss(nn.Module):
     def __init__(self, *, config: LossConfig) -> None:
         super().__init__()
         self.config = config
+        weights = tuple(config.code_weights)
+        # With the axis_direction heading code, sin 2t and cos 2t share sin t's and cos t's.
         self.register_buffer(
-            "code_weights", torch.tensor(config.code_weights, dtype=torch.float32), persistent=False
+            "code_weights",
+            torch.tensor(weights + weights[6:8], dtype=torch.float32),
+            persistent=False,
         )
 
     def forward(
@@ -73,7 +76,7 @@ class DetectionLoss(nn.Module):
 
         Args:
             heatmap: (B, K, H, W) logits.
-            regression: (B, 8, H, W) codes.
+            regression: (B, S, H, W) codes, ``S`` 8 or 10 (see ``HeadConfig.code_size``).
             targets: from :meth:`perceive.models.box_coder.BoxCoder.encode`.
 
         Returns:
@@ -82,13 +85,19 @@ class DetectionLoss(nn.Module):
         cfg = self.config
         hm = focal_heatmap_loss(heatmap, targets.heatmap, cfg.focal_alpha, cfg.focal_beta)
         b, m = targets.indices.shape
+        size = regression.shape[1]
+        if targets.regression.shape[-1] != size:
+            raise ValueError(
+                f"regression has {size} channels but the targets have "
+                f"{targets.regression.shape[-1]}: head and box coder disagree on the code"
+            )
         pred = torch.gather(
-            regression.float().reshape(b, CODE_SIZE, -1),
+            regression.float().reshape(b, size, -1),
             2,
-            targets.indices.unsqueeze(1).expand(b, CODE_SIZE, m),
+            targets.indices.unsqueeze(1).expand(b, size, m),
         ).transpose(1, 2)
         mask = targets.mask.to(pred.dtype).unsqueeze(-1)
-        l1 = (pred - targets.regression).abs() * mask * self.code_weights
+        l1 = (pred - targets.regression).abs() * mask * self.code_weights[:size]
         num = targets.mask.sum().to(pred.dtype)
         reg = l1.sum() / num.clamp(min=1.0)
         total = cfg.heatmap_weight * hm + cfg.regression_weight * reg

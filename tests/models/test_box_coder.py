@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from perceive.models.box_coder import BoxCoder, gaussian_radius
@@ -42,23 +43,29 @@ def test_encode_puts_unit_peaks_at_centre_cells_and_masks_padding_and_outside_bo
     assert t.heatmap.max() <= 1.0 and t.heatmap.min() >= 0.0
     # A class channel only has bumps of its own boxes.
     assert t.heatmap[0, 2].max() == 0 and t.heatmap[1, 0].max() == 0
-    torch.testing.assert_close(t.regression[0, 0, 6:], torch.tensor([math.sin(0.3), math.cos(0.3)]))
+    torch.testing.assert_close(
+        t.regression[0, 0, 6:],
+        torch.tensor([math.sin(0.3), math.cos(0.3), math.sin(0.6), math.cos(0.6)]),
+    )
     assert (t.regression[1, 1] == 0).all()
 
 
-def test_decode_inverts_encode():
-    c = coder()
+@pytest.mark.parametrize("heading", ["axis_direction", "sin_cos"])
+def test_decode_inverts_encode(heading):
+    c = coder(heading=heading)
     boxes, labels = boxes_and_labels()
     labels[1, 1] = -1
     t = c.encode(boxes, labels)
     b, _k, h, w = t.heatmap.shape
+    size = HeadConfig(heading=heading).code_size
+    assert t.regression.shape[-1] == size
     logits = torch.logit(t.heatmap.clamp(1e-4, 1 - 1e-4))
-    reg = torch.zeros(b, 8, h * w)
+    reg = torch.zeros(b, size, h * w)
     for i in range(b):
         for j in range(2):
             if t.mask[i, j]:
                 reg[i, :, t.indices[i, j]] = t.regression[i, j]
-    out_boxes, scores, out_labels = c.decode(logits, reg.reshape(b, 8, h, w))
+    out_boxes, scores, out_labels = c.decode(logits, reg.reshape(b, size, h, w))
     assert (
         out_boxes.shape == (2, 10, 7)
         and scores.shape == (2, 10)
@@ -76,13 +83,30 @@ def test_decode_inverts_encode():
         assert sorted(out_labels[i][top].tolist()) == sorted(labels[i][labels[i] >= 0].tolist())
 
 
+def test_axis_code_keeps_the_axis_when_the_direction_is_uncertain():
+    # A model torn between t and t + pi regresses a short (sin t, cos t) vector; the
+    # doubled angle still holds the axis, and the short vector's sign picks the end.
+    c = coder(heading="axis_direction")
+    cell = torch.tensor([[0, 1, 2, 3]])
+    t = torch.tensor([0.7, 0.7, -2.5, 1.6])
+    weak = torch.tensor([0.05, -0.05, 0.02, -0.01])  # agreement with t, times a sign
+    code = torch.zeros(1, 10, 4)
+    code[0, 6], code[0, 7] = weak * torch.sin(t), weak * torch.cos(t)
+    code[0, 8], code[0, 9] = torch.sin(2 * t), torch.cos(2 * t)
+    got = c.boxes_from_codes(code, cell)[0, :, 6]
+    want = torch.where(weak > 0, t, t + math.pi)
+    diff = torch.remainder(got - want + math.pi, 2 * math.pi) - math.pi
+    assert diff.abs().max() < 1e-5
+    assert got.abs().max() <= math.pi + 1e-6
+
+
 def test_decode_keeps_only_local_maxima():
     c = coder(nms_kernel=3)
     logits = torch.full((1, 3, 32, 32), -10.0)
     logits[0, 1, 5, 5] = 3.0
     logits[0, 1, 5, 6] = 2.0  # neighbour of a higher peak: suppressed
     logits[0, 2, 10, 10] = 1.0
-    _, scores, labels = c.decode(logits, torch.zeros(1, 8, 32, 32))
+    _, scores, labels = c.decode(logits, torch.zeros(1, c.code_size, 32, 32))
     assert labels[0, :2].tolist() == [1, 2]
     assert scores[0, 2] < 1e-3
 

@@ -55,6 +55,7 @@ def test_replace_variant():
         lambda: BEVBackboneConfig(strides=(1, 2)),
         lambda: HeadConfig(nms_kernel=4),
         lambda: HeadConfig(score_threshold=1.5),
+        lambda: HeadConfig(heading="quaternion"),
         lambda: LossConfig(code_weights=(1.0,) * 7),
         lambda: LossConfig(regression_weight=float("nan")),
         lambda: DetectorConfig(class_names=("CAR",)),
@@ -71,3 +72,15 @@ def test_from_dict_rejects_unknown_keys():
         DetectorConfig.from_dict({"variant": "lidar", "colour": 1})
     with pytest.raises(ConfigError, match="in head"):
         DetectorConfig.from_dict({"head": {"channels": 8, "stride": 2}})
+
+
+def test_head_heading_code_and_its_legacy_default():
+    assert HeadConfig().heading == "axis_direction" and HeadConfig().code_size == 10
+    assert HeadConfig(heading="sin_cos").code_size == 8
+    # A mapping written before the field existed (old checkpoints) means sin_cos.
+    old = tiny_config("lidar").to_dict()
+    del old["head"]["heading"]
+    assert DetectorConfig.from_dict(old).head.heading == "sin_cos"
+    assert DetectorConfig.from_dict(tiny_config("lidar").to_dict()).head.heading == (
+        "axis_direction"
+    )

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from perceive.models.box_coder import BoxCoder
@@ -34,21 +35,29 @@ def test_focal_loss_without_objects_is_finite_and_falls_with_lower_scores():
 def test_regression_loss_is_zero_at_the_targets_and_counts_only_real_boxes():
     t = targets()
     loss = DetectionLoss(config=LossConfig())
-    reg = torch.zeros(1, 8, 16, 16)
-    reg.view(1, 8, -1)[0, :, t.indices[0, 0]] = t.regression[0, 0]
+    size = HeadConfig().code_size
+    reg = torch.zeros(1, size, 16, 16)
+    reg.view(1, size, -1)[0, :, t.indices[0, 0]] = t.regression[0, 0]
     out = loss(torch.zeros(1, 2, 16, 16), reg, t)
     assert out.regression == 0
     assert out.num_boxes == 1
     reg2 = reg.clone()
-    reg2.view(1, 8, -1)[0, 2, t.indices[0, 0]] += 0.5  # z off by 0.5
+    reg2.view(1, size, -1)[0, 2, t.indices[0, 0]] += 0.5  # z off by 0.5
     assert torch.isclose(loss(torch.zeros(1, 2, 16, 16), reg2, t).regression, torch.tensor(0.5))
+    # sin 2t takes the weight of sin t.
+    weighted = DetectionLoss(config=LossConfig(code_weights=(1.0,) * 6 + (3.0, 1.0)))
+    reg3 = reg.clone()
+    reg3.view(1, size, -1)[0, 8, t.indices[0, 0]] += 0.5
+    assert torch.isclose(weighted(torch.zeros(1, 2, 16, 16), reg3, t).regression, torch.tensor(1.5))
+    with pytest.raises(ValueError, match="disagree"):
+        loss(torch.zeros(1, 2, 16, 16), reg[:, :8], t)
 
 
 def test_total_is_the_weighted_sum_and_differentiable():
     t = targets()
     cfg = LossConfig(heatmap_weight=2.0, regression_weight=0.5)
     hm = torch.randn(1, 2, 16, 16, requires_grad=True)
-    reg = torch.randn(1, 8, 16, 16, requires_grad=True)
+    reg = torch.randn(1, HeadConfig().code_size, 16, 16, requires_grad=True)
     out = DetectionLoss(config=cfg)(hm, reg, t)
     torch.testing.assert_close(out.total, 2.0 * out.heatmap + 0.5 * out.regression)
     out.total.backward()
