@@ -8,7 +8,7 @@ End to end, running a checkpoint over a dataset (Waymo v1 ``.tfrecord`` files or
 perceive cache)::
 
     perceive evaluate --checkpoint model.pt --data val/ [--json metrics.json]
-                      [--save-pred pred.bin] [--save-gt gt.bin]
+                      [--save-pred pred.bin] [--save-gt gt.bin] [--box-errors]
 
 Prints every breakdown under its official name (``OBJECT_TYPE_TYPE_VEHICLE_LEVEL_2``,
 ``RANGE_TYPE_PEDESTRIAN_[30, 50)_LEVEL_1``, ...) with AP and APH, and the leaderboard
@@ -52,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the metrics as JSON here")
     parser.add_argument(
         "--plot", type=Path, metavar="PNG", help="draw the precision/recall curves (LEVEL_2) here"
+    )
+    parser.add_argument(
+        "--box-errors",
+        action="store_true",
+        help="also print, per type, the heading (axis and flipped front), centre and size "
+        "errors of the detections nearest to the ground truth",
     )
     parser.add_argument(
         "--no-curves",
@@ -145,6 +151,14 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     print(metrics.table())
     print(f"evaluated in {seconds:.2f} s")
+    if args.box_errors:
+        from perceive.evaluation.diagnostics import box_error_stats, format_box_errors
+
+        print()
+        print(
+            "errors of the detection nearest to each ground-truth box (within 1 m, score >= 0.2):"
+        )
+        print(format_box_errors(box_error_stats(predictions, ground_truth)))
     if args.json is not None:
         doc = {"sources": sources, **metrics.to_dict(curves=not args.no_curves)}
         atomic_write_text(args.json, json.dumps(doc, indent=1) + "\n")

@@ -158,3 +158,15 @@ def test_checkpoint_end_to_end_with_a_stand_in_predictor(
     assert sum(len(f) for f in read_objects(tmp_path / "p.bin")) == sum(
         len(f) for f in read_objects(tmp_path / "g.bin")
     )
+
+
+def test_box_errors_table(tmp_path, capsys):
+    _files(tmp_path)
+    argv = ["evaluate", "--pred", str(tmp_path / "pred.bin"), "--gt", str(tmp_path / "gt.bin")]
+    assert main([*argv, "--box-errors"]) == 0
+    text = capsys.readouterr().out
+    assert "axis err" in text and "flipped" in text
+    row = next(line for line in text.splitlines() if line.startswith("VEHICLE "))
+    assert row.split()[2] == "0.00"  # the near-perfect boxes keep their heading
+    assert main(argv) == 0
+    assert "axis err" not in capsys.readouterr().out
