@@ -1,0 +1,92 @@
+"""Write the ``benchmark`` part of the shipped model's provenance from finished runs.
+
+Collects, for every run folder ``outputs/runs/round3_<variant>_s<seed>`` with a
+``model.pt``, its last validation evaluation (``log.jsonl``) and, when present, its
+``test_metrics.json`` (``perceive evaluate --json`` on the test set), and writes them with
+the commands that made the benchmark. ``perceive export --provenance`` merges the file
+into the ONNX metadata:
+
+    .venv/bin/python tools/benchmark_provenance.py --out outputs/fusion_provenance_round3.json
+    .venv/bin/perceive export exports/fusion.pt --out exports/fusion.onnx \\
+        --provenance outputs/fusion_provenance_round3.json --parity 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from perceive.io.atomic import atomic_write_text
+from perceive.training.runs import load_run
+
+COMMANDS = [
+    "perceive synth --out datasets/synth/train --segments 8 --frames 20 --seed 1 --preset train",
+    "perceive synth --out datasets/synth/val --segments 3 --frames 20 --seed 2 --preset train",
+    "perceive synth --out datasets/synth/test --segments 16 --frames 5 --seed 3 --preset train",
+    "perceive convert datasets/synth/<split> --to cache --out outputs/cache/synth_<split>",
+    "perceive train --config tools/configs/round3_<variant>.json --seed <s> "
+    "--out outputs/runs/round3_<variant>_s<s>",
+    "perceive evaluate --checkpoint outputs/runs/round3_<variant>_s<s>/model.pt "
+    "--data outputs/cache/synth_test --json outputs/runs/round3_<variant>_s<s>/test_metrics.json",
+]
+
+
+def collect(runs_dir: Path, prefix: str) -> dict[str, dict[str, dict]]:
+    """variant -> seed -> {"val": ..., "test": ...} of every finished run."""
+    out: dict[str, dict[str, dict]] = {}
+    pattern = re.compile(rf"^{re.escape(prefix)}_(\w+?)_s(\d+)$")
+    for d in sorted(runs_dir.iterdir()):
+        m = pattern.match(d.name)
+        if not m or not (d / "model.pt").exists():
+            continue
+        test = (d / "test_metrics.json").exists()
+        run = load_run(d, "test_metrics.json" if test else None)
+        last = run.history[-1]
+        entry = {"step": last.step, "val": _point(last)}
+        if test:
+            entry["test"] = _point(run.final)
+        out.setdefault(m.group(1), {})[f"s{m.group(2)}"] = entry
+    return out
+
+
+def _point(p) -> dict:
+    return {
+        "mean_aph_l2": p.mean_aph_l2,
+        **{f"{c}_L2": {"ap": p.ap[c], "aph": p.aph[c]} for c in p.ap},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=Path, default=Path("outputs/runs"))
+    parser.add_argument("--prefix", default="round3", help="run folders <prefix>_<variant>_s<N>")
+    parser.add_argument("--shipped", default="round3_fusion_s0", help="the exported run")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    runs = collect(args.runs, args.prefix)
+    if not runs:
+        print(f"error: no finished {args.prefix}_* runs in {args.runs}", file=sys.stderr)
+        return 2
+    doc = {
+        "benchmark": {
+            "description": (
+                "synthetic benchmark, round 3: train datasets/synth/train (8 segments x 20 "
+                "frames, perceive synth seed 1), validation datasets/synth/val (3 x 20, seed 2), "
+                "test datasets/synth/test (16 x 5, seed 3); the same budget for every variant "
+                "(tools/configs/round3_*.json: 3600 steps of 2 frames); metrics at LEVEL_2"
+            ),
+            "commands": COMMANDS,
+            "shipped": args.shipped,
+            "metrics_by_variant_and_seed": runs,
+        }
+    }
+    atomic_write_text(args.out, json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {args.out}: " + ", ".join(f"{v} {sorted(s)}" for v, s in runs.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
