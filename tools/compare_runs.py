@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         help="take each run's final metrics from RUN/FILE (written by perceive evaluate "
         "--json, e.g. on a held-out test set) instead of its log's last evaluation",
     )
+    parser.add_argument(
+        "--label", help="what the final metrics were measured on, for the figure (e.g. 'test set')"
+    )
     args = parser.parse_args(argv)
     try:
         results = load_groups(dict(args.groups), args.metrics)
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(per_run_table(results))
     if args.plot:
-        label = args.metrics or "final validation"
+        label = args.label or args.metrics or "final validation"
         print(f"wrote {save_comparison_figure(results, args.plot, label)}")
     return 0
 
