@@ -152,11 +152,17 @@ def run(args: argparse.Namespace) -> int:
     print(metrics.table())
     print(f"evaluated in {seconds:.2f} s")
     if args.box_errors:
-        from perceive.evaluation.diagnostics import box_error_stats, format_box_errors
+        from perceive.evaluation.diagnostics import (
+            MAX_DISTANCE,
+            MIN_SCORE,
+            box_error_stats,
+            format_box_errors,
+        )
 
         print()
         print(
-            "errors of the detection nearest to each ground-truth box (within 1 m, score >= 0.2):"
+            "errors of the detection nearest to each ground-truth box "
+            f"(within {MAX_DISTANCE:g} m, score >= {MIN_SCORE:g}):"
         )
         print(format_box_errors(box_error_stats(predictions, ground_truth)))
     if args.json is not None:

@@ -23,6 +23,7 @@ import numpy as np
 from perceive.datasets.types import Frame, LaserCalibration, PointCloud, RangeImage, laser_id
 from perceive.errors import ConfigError, MissingComponentError
 from perceive.geometry.range_image import pixels_to_vehicle
+from perceive.utils.buffers import carve
 
 #: dtype and trailing shape of each :class:`PointCloud` field.
 _COLUMNS: dict[str, tuple[type, tuple[int, ...]]] = {
@@ -122,24 +123,16 @@ def _write_points(
 
 
 def _allocate(n: int) -> dict[str, np.ndarray]:
-    """Empty columns of a cloud of ``n`` points, carved out of one buffer.
-
-    One big allocation rather than nine: NumPy asks the kernel for huge pages for
-    buffers of 4 MiB and more, which cuts the cost of first touching the memory (a
-    page fault per 4 KiB page otherwise, expensive on virtual machines).
-    """
-    sizes = {
-        k: n * int(np.prod(tail, dtype=np.int64)) * np.dtype(t).itemsize
-        for k, (t, tail) in _COLUMNS.items()
-    }
-    offsets, total = {}, 0
-    for k, size in sizes.items():
-        offsets[k] = total
-        total += -(-size // 64) * 64  # each column 64-byte aligned
-    buf = np.empty(total, np.uint8)
+    """Empty columns of a cloud of ``n`` points, carved out of one buffer (see
+    :func:`perceive.utils.buffers.carve`: huge pages make first touching it cheaper)."""
+    sizes = [
+        n * int(np.prod(tail, dtype=np.int64)) * np.dtype(t).itemsize
+        for t, tail in _COLUMNS.values()
+    ]
+    parts = carve(sizes)
     return {
-        k: buf[offsets[k] : offsets[k] + sizes[k]].view(t).reshape(n, *tail)
-        for k, (t, tail) in _COLUMNS.items()
+        k: part.view(t).reshape(n, *tail)
+        for (k, (t, tail)), part in zip(_COLUMNS.items(), parts, strict=True)
     }
 
 

@@ -340,8 +340,7 @@ def single_thread_scatter_nd(model: onnx.ModelProto) -> int:
         if cast is not None and cast.op_type == "Cast" and elem_type.get(cast.input[0]) == 7:
             small = cast.input[0]  # the int64 index before an int32 cast
         sdims = _dims_of(model, small)
-        want = [None, 1] if axis % 2 == 0 else [1, None]
-        if sdims is None or len(sdims) != 2 or sdims[1 - axis % 2] != 1 or want is None:
+        if sdims is None or len(sdims) != 2 or sdims[1 - axis % 2] != 1:
             new_nodes.append(node)
             continue
         p = f"{node.name or f'scatter{count}'}_nd"

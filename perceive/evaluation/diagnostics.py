@@ -25,6 +25,11 @@ import numpy as np
 
 from perceive.evaluation.detections import FrameDetections
 
+#: Default largest BEV centre distance of a match, metres.
+MAX_DISTANCE = 1.0
+#: Default lowest score of a detection taken into account.
+MIN_SCORE = 0.2
+
 
 @dataclass(frozen=True)
 class BoxErrorStats:
@@ -62,8 +67,8 @@ def box_error_stats(
     ground_truth: Sequence[FrameDetections],
     *,
     types: Sequence[int] = (1, 2, 4),
-    max_distance: float = 1.0,
-    min_score: float = 0.2,
+    max_distance: float = MAX_DISTANCE,
+    min_score: float = MIN_SCORE,
 ) -> list[BoxErrorStats]:
     """Errors of the detections nearest to each ground-truth box, per object type.
 

@@ -410,7 +410,7 @@ class InferenceHead(nn.Module):
         patches = shared.reshape(c, h * w).index_select(1, flat) * inside.to(shared.dtype)
         patches = patches.reshape(c, d, 9).permute(1, 0, 2).reshape(d, c * 9)
         hidden = torch.relu(torch.matmul(patches, self.reg_weight) + self.reg_bias)
-        code = torch.matmul(hidden, self.out_weight) + self.out_bias  # (D, 8)
+        code = torch.matmul(hidden, self.out_weight) + self.out_bias  # (D, code size)
         boxes = self.coder.boxes_from_codes(code.t().unsqueeze(0), cell)
         return boxes[0], scores[0], labels[0]
 

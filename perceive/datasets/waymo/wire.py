@@ -17,6 +17,7 @@ import zlib
 import numpy as np
 
 from perceive.datasets.waymo.proto import waymo_pb2 as pb
+from perceive.utils.buffers import carve
 
 
 class WireError(ValueError):
@@ -426,11 +427,7 @@ def inflate_range_image(
         n_values // 16 * 24 if projection else 0,  # (H, W, 6) int32 beside (H, W, 4) float32
         opened[2][2] if opened[2] is not None else 0,
     ]
-    starts = [0]
-    for size in sizes:
-        starts.append(starts[-1] + -(-size // 64) * 64)
-    buf = np.empty(starts[-1], np.uint8)
-    parts = [buf[starts[i] : starts[i] + sizes[i]] for i in range(3)]
+    parts = carve(sizes)
     out: list[np.ndarray | None] = [None, None, None]
     try:
         for i in (0, 2):
@@ -440,10 +437,7 @@ def inflate_range_image(
             if message is not None:
                 out[i] = decode_matrix_float(message)
                 continue
-            if sizes[i] % 4:
-                raise WireError("packed float payload is not a multiple of 4 bytes")
-            flat = parts[i].view("<f4")
-            out[i] = _reshape(flat if flat.dtype == np.float32 else flat.astype(np.float32), dims)
+            out[i] = _float_matrix(parts[i], dims)
         if opened[1] is not None:
             scratch = _scratch_bytes(opened[1][2])
             dims, message = _finish_payload(opened[1], scratch)
@@ -468,6 +462,12 @@ def inflate_matrix_float(compressed: bytes) -> np.ndarray:
     if payload is None:
         assert message is not None
         return decode_matrix_float(message)
+    return _float_matrix(payload, dims)
+
+
+def _float_matrix(payload: np.ndarray, dims: list[int]) -> np.ndarray:
+    """The packed little-endian floats in ``payload`` (uint8) as a float32 array of ``dims``,
+    in place where the machine is little-endian."""
     if payload.size % 4:
         raise WireError("packed float payload is not a multiple of 4 bytes")
     flat = payload.view("<f4")
