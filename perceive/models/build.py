@@ -4,7 +4,8 @@ The variant decides which parts are built (an explicit if/elif, no registry):
 
 * ``"lidar"``: pillar encoder -> BEV backbone -> head;
 * ``"camera"``: camera CNN -> lift to BEV -> BEV backbone -> head;
-* ``"fusion"``: both maps concatenated -> BEV backbone -> head.
+* ``"fusion"``: both maps concatenated -> BEV backbone -> head; with ``fusion.paint`` the
+  points also carry the camera features where they project (a point painter).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from perceive.models.box_coder import BoxCoder
 from perceive.models.camera_backbone import CameraBackbone
 from perceive.models.config import VARIANTS, DetectorConfig
 from perceive.models.detector import Detector
-from perceive.models.fusion import CameraToBEV
+from perceive.models.fusion import CameraToBEV, PointPainter
 from perceive.models.head import CenterHead
 from perceive.models.loss import DetectionLoss
 from perceive.models.pillars import PillarEncoder
@@ -36,10 +37,13 @@ def build_detector(*, config: DetectorConfig | None = None, variant: str | None 
         if variant not in VARIANTS:
             raise ConfigError(f"variant must be one of {VARIANTS}, got {variant!r}")
         config = config.replace(variant=variant)
-    pillars = camera = lift = None
+    pillars = camera = lift = painter = None
     in_channels = 0
+    if config.variant == "fusion" and config.fusion.paint:
+        painter = PointPainter(fusion=config.fusion, camera=config.camera)
     if config.variant in ("lidar", "fusion"):
-        pillars = PillarEncoder(grid=config.grid, config=config.pillars)
+        extra = 0 if painter is None else painter.out_channels
+        pillars = PillarEncoder(grid=config.grid, config=config.pillars, extra_channels=extra)
         in_channels += pillars.out_channels
     if config.variant in ("camera", "fusion"):
         camera = CameraBackbone(config=config.camera)
@@ -65,6 +69,7 @@ def build_detector(*, config: DetectorConfig | None = None, variant: str | None 
         pillars=pillars,
         camera=camera,
         lift=lift,
+        painter=painter,
         backbone=backbone,
         head=head,
         coder=coder,

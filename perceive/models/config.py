@@ -179,6 +179,11 @@ class FusionConfig:
     """Channels of the lifted camera BEV map (after the height collapse)."""
     min_depth: float = 0.5
     """Samples closer than this to a camera along its optical axis are ignored, metres."""
+    paint: bool = True
+    """Also paint the LiDAR points (fusion variant): every point gets the camera features
+    bilinearly sampled where it projects (averaged over the cameras that see it) and a
+    seen-by-a-camera flag, as extra inputs of the pillar encoder. Configs written before
+    this field existed load with ``False``."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "heights", tuple(float(h) for h in self.heights))
@@ -187,6 +192,8 @@ class FusionConfig:
         _positive_ints("fusion.bev_channels", (self.bev_channels,))
         _positive_ints("fusion.bev_stride", (self.bev_stride,))
         _positive("fusion.min_depth", self.min_depth)
+        if not isinstance(self.paint, bool):
+            raise ConfigError(f"fusion.paint must be true or false, got {self.paint!r}")
 
 
 @dataclass(frozen=True)
@@ -449,8 +456,11 @@ class DetectorConfig:
                         f"known {sorted(allowed)}"
                     )
                 conv = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+                # Fields added later: a mapping written before them gets the old behaviour.
                 if key == "head" and "heading" not in conv:
-                    conv["heading"] = "sin_cos"  # written before the field existed
+                    conv["heading"] = "sin_cos"
+                if key == "fusion" and "paint" not in conv:
+                    conv["paint"] = False
                 try:
                     kwargs[key] = cls(**conv)
                 except TypeError as e:

@@ -18,7 +18,7 @@ from perceive.models.bev_backbone import BEVBackbone
 from perceive.models.box_coder import BoxCoder
 from perceive.models.camera_backbone import CameraBackbone
 from perceive.models.config import DetectorConfig
-from perceive.models.fusion import CameraToBEV
+from perceive.models.fusion import CameraToBEV, PointPainter
 from perceive.models.head import CenterHead
 from perceive.models.pillars import PillarEncoder
 
@@ -36,6 +36,8 @@ class Detector(nn.Module):
         pillars: LiDAR points -> BEV features, or None (camera-only).
         camera: image CNN, or None (LiDAR-only); needs ``lift``.
         lift: camera features -> BEV features, or None; needs ``camera``.
+        painter: camera features -> per-point inputs of the pillar encoder, or None; needs
+            ``pillars`` (built with the painter's ``out_channels`` extra channels) and ``camera``.
         backbone: BEV CNN taking the concatenation of the pillar and lifted maps.
         head: heatmap and regression.
         coder: target encoding and box decoding.
@@ -49,6 +51,7 @@ class Detector(nn.Module):
         camera: CameraBackbone | None,
         lift: CameraToBEV | None,
         backbone: BEVBackbone,
+        painter: PointPainter | None = None,
         head: CenterHead,
         coder: BoxCoder,
     ) -> None:
@@ -57,10 +60,19 @@ class Detector(nn.Module):
             raise ValueError("camera and lift go together: pass both or neither")
         if pillars is None and camera is None:
             raise ValueError("a detector needs a pillar encoder, a camera branch, or both")
+        if painter is not None and (pillars is None or camera is None):
+            raise ValueError("a point painter needs both the pillar encoder and the camera branch")
+        extra = 0 if painter is None else painter.out_channels
+        if pillars is not None and pillars.extra_channels != extra:
+            raise ValueError(
+                f"the pillar encoder takes {pillars.extra_channels} extra channels per point, "
+                f"the painter gives {extra}"
+            )
         self.config = config
         self.pillars = pillars
         self.camera = camera
         self.lift = lift
+        self.painter = painter
         self.backbone = backbone
         self.head = head
         self.coder = coder
@@ -112,16 +124,54 @@ class Detector(nn.Module):
             ``heatmap`` (B, K, h, w) logits and ``regression`` (B, 8, h, w).
         """
         batch = extrinsics.shape[0]
-        maps = []
-        if self.pillars is not None:
-            maps.append(self.pillars(points, point_batch, batch))
-        if self.camera is not None and self.lift is not None:
+        feats = None
+        if self.camera is not None:
             b, c = images.shape[:2]
             feats = self.camera(images.reshape(b * c, *images.shape[2:]))
             feats = feats.reshape(b, c, *feats.shape[1:])
+        maps = []
+        if self.pillars is not None:
+            extra = None
+            if self.painter is not None and feats is not None:
+                extra = self.paint(points, point_batch, feats, intrinsics, extrinsics)
+            maps.append(self.pillars(points, point_batch, batch, extra))
+        if feats is not None and self.lift is not None:
             maps.append(self.lift(feats, intrinsics, extrinsics))
         x = maps[0] if len(maps) == 1 else torch.cat(maps, dim=1)
         return self.head(self.backbone(x))
+
+    def paint(
+        self,
+        points: torch.Tensor,
+        point_batch: torch.Tensor,
+        features: torch.Tensor,
+        intrinsics: torch.Tensor,
+        extrinsics: torch.Tensor,
+    ) -> torch.Tensor:
+        """The painter's per-point inputs for a batch, frame by frame.
+
+        Args:
+            points: (P, F) float32 points of all frames, each frame's points contiguous and
+                the frames in order.
+            point_batch: (P,) int64 frame index of each point.
+            features: (B, C, F', h, w) float32 camera feature maps.
+            intrinsics: (B, C, 9) float32; extrinsics: (B, C, 4, 4) float32 camera -> vehicle.
+
+        Returns:
+            (P, painter.out_channels) float32.
+        """
+        if self.painter is None:
+            raise ValueError("this detector has no point painter")
+        batch = features.shape[0]
+        if batch == 1:  # the single-frame (and exported) path: no data-dependent split
+            return self.painter(points[:, :3], features[0], intrinsics[0], extrinsics[0])
+        if points.shape[0] > 1 and bool((point_batch[1:] < point_batch[:-1]).any()):
+            raise ValueError("painting a batch needs each frame's points contiguous, in order")
+        parts = [
+            self.painter(points[point_batch == b, :3], features[b], intrinsics[b], extrinsics[b])
+            for b in range(batch)
+        ]
+        return torch.cat(parts)
 
     def forward(
         self,

@@ -1,26 +1,35 @@
-"""Camera features -> the BEV grid through the calibration, and the fusion with LiDAR.
+"""Camera features -> the LiDAR points and the BEV grid through the calibration.
 
-Choice: lift image features to BEV by *sampling* (Simple-BEV, Harley et al. 2022).
-The 3D centre of every BEV cell, at a few fixed heights, is projected into every
-camera with the Waymo pinhole + distortion model (in torch, below), the camera
-feature map is read there with bilinear ``grid_sample``, the cameras that see the
-point are averaged and the heights are stacked as channels and mixed by a 1x1
-convolution. The lifted map is concatenated with the LiDAR pillar map.
+Two paths bring image features into the BEV detector; the fusion variant uses both
+(``FusionConfig.paint``), the camera-only variant the second alone.
 
-Why this rather than painting points with image features or a depth-distribution
-lift (LSS):
+1. **Painting the points** (:class:`PointPainter`, PointPainting / MVX-Net style). Every
+   LiDAR point is projected into every camera with the Waymo pinhole + distortion model
+   (in torch, below), the camera feature map is read there with bilinear ``grid_sample``,
+   and the features of the cameras that see the point are averaged. They join the point's
+   inputs to the pillar encoder, with a flag saying whether any camera saw it. The image
+   evidence lands exactly where the LiDAR says the surface is.
+2. **Lifting to BEV by sampling** (:class:`CameraToBEV`, Simple-BEV, Harley et al. 2022).
+   The 3D centre of every BEV cell, at a few fixed heights, is projected the same way,
+   sampled, averaged over the cameras and the heights are stacked as channels and mixed
+   by a 1x1 convolution. The lifted map is concatenated with the LiDAR pillar map.
 
-* it gives a camera-only model for free (the same lift without LiDAR), which the
-  results table needs, and fusion is then a plain channel concatenation;
-* it has no data-dependent shapes and no scatter of camera features: the sample
-  locations depend only on the calibration, so the graph is the same for 0 or
-  200k points and exports to standard ONNX ops (MatMul, Div, GridSample);
-* it is cheap: cells x heights x cameras bilinear reads, independent of the
-  number of LiDAR points, and run at a coarser stride than the pillars since
-  camera features are coarse anyway.
+Why both:
 
-Its weakness (no depth reasoning: a feature smears along each camera ray) is what
-the LiDAR half of the fusion fixes.
+* the lift has no depth reasoning: a feature smears along its camera ray over every cell
+  the ray crosses, and the BEV network has to learn which cell it belongs to. The first
+  fusion models, lift only, beat LiDAR alone on average but not on every training seed.
+  Painting puts camera features on the points, at their true depth;
+* the lift still sees what LiDAR misses (far, small or dark objects with few returns),
+  and it alone gives the camera-only model that the results table needs;
+* neither has data-dependent shapes or a scatter of camera features, so both export to
+  standard ONNX ops (MatMul, Div, GridSample) for any number of points, zero included;
+* both are cheap: points x cameras and cells x heights x cameras bilinear reads of
+  coarse feature maps, against the camera CNN that produces them.
+
+LSS-style depth distributions were not used: they need a per-pixel depth head and a
+scatter of camera frustum features into the grid, for little gain when LiDAR depth is
+there.
 """
 
 from __future__ import annotations
@@ -176,3 +185,63 @@ class CameraToBEV(nn.Module):
                 bev, size=self.out_shape, mode="bilinear", align_corners=False
             )
         return bev
+
+
+class PointPainter(nn.Module):
+    """Camera features at the LiDAR points (point painting); no parameters.
+
+    Args:
+        fusion: minimum depth.
+        camera: image size (the intrinsics' pixel frame) and feature channels.
+    """
+
+    def __init__(self, *, fusion: FusionConfig, camera: CameraConfig) -> None:
+        super().__init__()
+        self.width, self.height = camera.image_size
+        self.min_depth = fusion.min_depth
+        self.out_channels = camera.out_channels + 1
+
+    def forward(
+        self,
+        xyz: torch.Tensor,
+        features: torch.Tensor,
+        intrinsics: torch.Tensor,
+        extrinsics: torch.Tensor,
+    ) -> torch.Tensor:
+        """Paint one frame's points.
+
+        Args:
+            xyz: (N, 3) float32 points, vehicle frame, metres; N may be 0. Non-finite
+                points are seen by no camera.
+            features: (C, F, h, w) float32 feature maps of the frame's C cameras.
+            intrinsics: (C, 9) float32 for the model's image size.
+            extrinsics: (C, 4, 4) float32 camera -> vehicle.
+
+        Returns:
+            (N, F + 1) float32: the features averaged over the cameras that see the point
+            (bilinear, zero when none does), then 1.0 if a camera sees it, else 0.0.
+        """
+        uv, _, valid = project_to_cameras(
+            xyz,
+            intrinsics.unsqueeze(0),
+            extrinsics.unsqueeze(0),
+            self.width,
+            self.height,
+            self.min_depth,
+        )
+        uv, valid = uv[0], valid[0]  # (C, N, 2), (C, N)
+        scale = uv.new_tensor([2.0 / self.width, 2.0 / self.height])
+        norm = torch.where(valid.unsqueeze(-1), uv * scale - 1.0, torch.full_like(uv, -2.0))
+        sampled = functional.grid_sample(
+            features,
+            norm.unsqueeze(1),
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=False,
+        )  # (C, F, 1, N)
+        weight = valid.to(sampled.dtype)
+        summed = (sampled[:, :, 0, :] * weight.unsqueeze(1)).sum(dim=0)  # (F, N)
+        count = weight.sum(dim=0)
+        painted = summed / count.clamp(min=1.0)
+        seen = (count > 0).to(painted.dtype)
+        return torch.cat([painted, seen.unsqueeze(0)], dim=0).t()

@@ -93,9 +93,11 @@ class FusedPillarEncoder(nn.Module):
         nf = self.num_features
         with torch.no_grad():
             lin = encoder.layers[0].linear
-            w = lin.weight.double() * encoder.input_scale.double()  # (C0, nf + 5)
-            if w.shape[1] != nf + NUM_DECORATIONS:
+            w = lin.weight.double() * encoder.input_scale.double()  # (C0, nf + 5 + extra)
+            if w.shape[1] != nf + NUM_DECORATIONS + encoder.extra_channels:
                 raise ValueError("unexpected pillar layer width")
+            # Extra per-point inputs (painted camera features) enter the layer linearly.
+            extra_weight = w[:, nf + NUM_DECORATIONS :].clone()
             dxc, dyc, dxm, dym, dzm = (nf + i for i in range(NUM_DECORATIONS))
             # Per point: offsets (u, v) to the pillar centre, z, the other features.
             point = w[:, :nf].clone()
@@ -109,6 +111,8 @@ class FusedPillarEncoder(nn.Module):
             row_term = w[:, 1:2] * cy.view(1, -1) + lin.bias.double().view(-1, 1)  # (C0, ny)
             mean_weight = -torch.stack([w[:, dxm], w[:, dym], w[:, dzm]], dim=1)  # (C0, 3)
         self.register_buffer("point_weight", point.float(), persistent=False)
+        self.extra_channels = encoder.extra_channels
+        self.register_buffer("extra_weight", extra_weight.float(), persistent=False)
         self.register_buffer("col_term", col_term.float().unsqueeze(1), persistent=False)
         self.register_buffer("row_term", row_term.float().unsqueeze(2), persistent=False)
         self.register_buffer("mean_weight", mean_weight.float(), persistent=False)
@@ -129,15 +133,22 @@ class FusedPillarEncoder(nn.Module):
         self.later_bias = nn.ParameterList([nn.Parameter(x, requires_grad=False) for x in biases])
         self.out_channels = encoder.out_channels
 
-    def forward(self, points: torch.Tensor) -> torch.Tensor:
+    def forward(self, points: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """Encode and scatter one frame.
 
         Args:
             points: (N, F) float32, vehicle frame, metres; N may be 0.
+            extra: (extra_channels, N) float32 further inputs of every point, channels first
+                (the painted camera features), or None when the encoder has none.
 
         Returns:
             (1, C, ny, nx) float32 (zero in empty pillars).
         """
+        if (extra is None) != (self.extra_channels == 0):
+            raise ValueError(
+                f"pillar encoder built for {self.extra_channels} extra channels per point, "
+                f"got {'none' if extra is None else 'some'}"
+            )
         ny, nx = self.ny, self.nx
         cells = ny * nx
         pt = points.t()  # (F, N): rows contiguous
@@ -177,6 +188,8 @@ class FusedPillarEncoder(nn.Module):
         sums = points.new_zeros(4, cells + DROP_SLOTS).scatter_add(1, index.expand(4, -1), stats)
         means = sums[:3, :cells] / sums[3:, :cells].clamp(min=1.0)  # (3, cells)
         feat = torch.matmul(self.point_weight, g)  # (C0, N) pre-activation minus pillar term
+        if extra is not None:
+            feat = feat + torch.matmul(self.extra_weight, extra)
         pillar_term = (
             self.row_term + self.col_term + torch.matmul(self.mean_weight, means).view(-1, ny, nx)
         ).reshape(-1, cells)
@@ -431,6 +444,7 @@ class InferenceDetector(nn.Module):
         self.pillars = None if detector.pillars is None else FusedPillarEncoder(detector.pillars)
         self.camera = None if detector.camera is None else InferenceCameraBackbone(detector.camera)
         self.lift = None if detector.lift is None else FastCameraLift(detector.lift)
+        self.painter = detector.painter
         self.backbone = detector.backbone
         self.head = InferenceHead(detector.head, detector.coder)
 
@@ -442,10 +456,14 @@ class InferenceDetector(nn.Module):
         extrinsics: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Detect in one frame: see :meth:`perceive.models.detector.Detector.forward`."""
+        feats = None if self.camera is None else self.camera(images)
         maps = []
         if self.pillars is not None:
-            maps.append(self.pillars(points))
-        if self.camera is not None and self.lift is not None:
-            maps.append(self.lift(self.camera(images), intrinsics, extrinsics))
+            extra = None
+            if self.painter is not None and feats is not None:
+                extra = self.painter(points[:, :3], feats, intrinsics, extrinsics).t()
+            maps.append(self.pillars(points, extra))
+        if feats is not None and self.lift is not None:
+            maps.append(self.lift(feats, intrinsics, extrinsics))
         x = maps[0] if len(maps) == 1 else torch.cat(maps, dim=1)
         return self.head(self.backbone(x))

@@ -54,12 +54,18 @@ class PillarEncoder(nn.Module):
     Args:
         grid: the BEV grid (range, voxel size).
         config: per-point features, ``max_points`` and layer widths.
+        extra_channels: width of per-point inputs computed elsewhere and passed to
+            :meth:`forward` (the camera features of painted points), 0 for none. They are
+            the last input columns of the first layer, after the decorations, unscaled.
     """
 
-    def __init__(self, *, grid: GridConfig, config: PillarConfig) -> None:
+    def __init__(self, *, grid: GridConfig, config: PillarConfig, extra_channels: int = 0) -> None:
         super().__init__()
+        if extra_channels < 0:
+            raise ValueError(f"extra_channels must be >= 0, got {extra_channels}")
         self.grid = grid
         self.config = config
+        self.extra_channels = extra_channels
         self.ny, self.nx = grid.shape
         r = grid.point_cloud_range
         self.register_buffer(
@@ -78,6 +84,7 @@ class PillarEncoder(nn.Module):
             scale.append({"x": 1 / half[0], "y": 1 / half[1], "z": 1 / half[2]}.get(name, 1.0))
         vx, vy = grid.voxel_size
         scale += [1 / vx, 1 / vy, 1 / vx, 1 / vy, 1 / half[2]]
+        scale += [1.0] * extra_channels
         self.register_buffer(
             "input_scale", torch.tensor(scale, dtype=torch.float32), persistent=False
         )
@@ -85,7 +92,7 @@ class PillarEncoder(nn.Module):
         squash = [n == "intensity" for n in config.point_features]
         self.register_buffer("squash", torch.tensor(squash, dtype=torch.bool), persistent=False)
         # Layers after the first see [point feature, its pillar's max] (2x the previous width).
-        in_ch = len(config.point_features) + NUM_DECORATIONS
+        in_ch = len(config.point_features) + NUM_DECORATIONS + extra_channels
         layers = []
         for c in config.channels:
             layers.append(PointLayer(in_ch, c))
@@ -154,7 +161,11 @@ class PillarEncoder(nn.Module):
         return torch.where(keep, flat, dummy)
 
     def forward(
-        self, points: torch.Tensor, point_batch: torch.Tensor, batch_size: int
+        self,
+        points: torch.Tensor,
+        point_batch: torch.Tensor,
+        batch_size: int,
+        extra: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Encode and scatter.
 
@@ -162,10 +173,20 @@ class PillarEncoder(nn.Module):
             points: (P, F) float32 points of all frames, vehicle frame, metres; P may be 0.
             point_batch: (P,) int64 frame index of each point (points of a frame contiguous).
             batch_size: number of frames B.
+            extra: (P, extra_channels) float32 further inputs of every point (finite), or
+                None when ``extra_channels`` is 0.
 
         Returns:
             (B, C, ny, nx) float32 BEV features (zero in empty pillars).
         """
+        if (extra is None) != (self.extra_channels == 0) or (
+            extra is not None and extra.shape != (points.shape[0], self.extra_channels)
+        ):
+            got = None if extra is None else tuple(extra.shape)
+            raise ValueError(
+                f"pillar encoder built for {self.extra_channels} extra channels per point "
+                f"({points.shape[0]} points) got extra inputs of shape {got}"
+            )
         cells = self.point_cells(points, point_batch, batch_size)
         num_cells = batch_size * self.ny * self.nx + 1
         pts = torch.where(torch.isfinite(points), points, torch.zeros_like(points))
@@ -186,7 +207,8 @@ class PillarEncoder(nn.Module):
         deco = torch.stack(
             [xyz[:, 0] - cx, xyz[:, 1] - cy, *(xyz - point_mean).unbind(dim=1)], dim=1
         )
-        x = torch.cat([feats, deco], dim=1) * self.input_scale
+        columns = [feats, deco] if extra is None else [feats, deco, extra]
+        x = torch.cat(columns, dim=1) * self.input_scale
         index = cells.unsqueeze(1)
         pillar = x.new_zeros(0)
         for i, layer in enumerate(self.layers):

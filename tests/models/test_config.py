@@ -84,3 +84,17 @@ def test_head_heading_code_and_its_legacy_default():
     assert DetectorConfig.from_dict(tiny_config("lidar").to_dict()).head.heading == (
         "axis_direction"
     )
+
+
+def test_fusion_paint_and_its_legacy_default():
+    from perceive.errors import ConfigError
+    from perceive.models.config import FusionConfig
+
+    assert FusionConfig().paint is True
+    old = tiny_config().to_dict()
+    del old["fusion"]["paint"]
+    # A mapping written before the field existed (round-1 to round-3 models) means no painting.
+    assert DetectorConfig.from_dict(old).fusion.paint is False
+    assert DetectorConfig.from_dict(tiny_config().to_dict()).fusion.paint is True
+    with pytest.raises(ConfigError, match="paint"):
+        FusionConfig(paint="yes")

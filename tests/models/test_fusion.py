@@ -4,7 +4,7 @@ import torch
 from perceive.datasets.waymo.fixtures import camera_calibration
 from perceive.geometry.camera import project_points
 from perceive.models.config import CameraConfig, FusionConfig, GridConfig
-from perceive.models.fusion import CameraToBEV, project_to_cameras
+from perceive.models.fusion import CameraToBEV, PointPainter, project_to_cameras
 
 W, H = 64, 48
 CAMS = ("FRONT", "SIDE_LEFT", "FRONT_RIGHT")
@@ -105,3 +105,55 @@ def test_projection_is_unchanged_by_a_flipped_scaled_rotated_scene():
     both = v0 & v1
     assert both.sum() > 20 and (v0 != v1).sum() <= 3
     torch.testing.assert_close(uv1[both], uv0[both], atol=2e-3, rtol=0)
+
+
+def painter():
+    fusion = FusionConfig(min_depth=0.5)
+    camera = CameraConfig(cameras=CAMS, image_size=(W, H), channels=(4, 4, 4), blocks=(0, 0, 0))
+    return PointPainter(fusion=fusion, camera=camera)
+
+
+def test_painter_reads_features_at_the_points_and_flags_what_no_camera_sees():
+    cals, intr, ext = calibs()
+    rng = np.random.default_rng(1)
+    xyz = rng.uniform([-30, -30, -2], [30, 30, 4], (3000, 3))
+    xyz[:5] = np.nan  # non-finite points are seen by no camera
+    feats = torch.zeros(len(CAMS), 2, H // 8, W // 8)
+    feats[:, 0] = 1.0  # channel 0 constant one
+    feats[0, 1] = 2.0  # channel 1: 2 in FRONT only
+    p = painter()
+    assert p.out_channels == CameraConfig(
+        cameras=CAMS, image_size=(W, H), channels=(4, 4, 4), blocks=(0, 0, 0)
+    ).out_channels + 1
+    out = p(torch.tensor(xyz, dtype=torch.float32), feats, intr, ext).numpy()
+    assert out.shape == (3000, 3)
+    counts = np.zeros(len(xyz))
+    interior = np.zeros(len(xyz), bool)
+    for cal in cals:
+        uv, _, v = cal.project(np.nan_to_num(xyz, nan=0.0))
+        v &= np.isfinite(xyz).all(axis=1)
+        counts += v
+        interior |= v & np.all((uv >= 4) & (uv <= [W - 4, H - 4]), axis=1)
+    seen = counts > 0
+    assert interior.sum() > 100 and (~seen).sum() > 100
+    # Points right on an image edge may flip in float32; allow a handful.
+    assert (out[:, 2].astype(bool) != seen).sum() <= 3
+    agree = out[:, 2].astype(bool) == seen
+    assert np.all(out[~seen & agree, :2] == 0) and np.all(out[:5] == 0)
+    np.testing.assert_allclose(out[interior & (counts == 1) & agree, 0], 1.0, atol=1e-5)
+    front_uv, _, front = cals[0].project(np.nan_to_num(xyz, nan=0.0))
+    ok = front & np.all((front_uv >= 4) & (front_uv <= [W - 4, H - 4]), axis=1) & agree
+    assert ok.sum() > 20
+    # The mean over the cameras that see the point.
+    np.testing.assert_allclose(out[ok, 1], 2.0 / counts[ok], atol=1e-5)
+
+
+def test_painter_takes_zero_points_and_carries_gradients_to_the_features():
+    _, intr, ext = calibs()
+    feats = torch.rand(len(CAMS), 2, H // 8, W // 8, requires_grad=True)
+    p = painter()
+    assert p(torch.zeros(0, 3), feats, intr, ext).shape == (0, 3)
+    xyz = torch.tensor([[10.0, 0.0, 1.0], [-10.0, 0.0, 1.0]])  # ahead, behind
+    out = p(xyz, feats, intr, ext)
+    out[:, :2].sum().backward()
+    assert out[0, 2] == 1 and feats.grad is not None and feats.grad[0].abs().sum() > 0

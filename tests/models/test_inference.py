@@ -181,3 +181,32 @@ def test_inference_detector_with_a_coarser_head_grid():
             [t.numpy() for t in model(*args)], [t.numpy() for t in fast(*args)]
         )
     assert res.within(box_atol=1e-3, score_atol=1e-5) and res.num_compared > 5, res
+
+
+@pytest.mark.parametrize("n", [0, 60, 900])
+def test_fused_pillars_with_extra_inputs_equal_the_encoder(n):
+    from perceive.models.pillars import PillarEncoder
+
+    config = tiny_config().replace(pillars=PillarConfig(max_points=500, channels=(8, 6)))
+    torch.manual_seed(3)
+    enc = randomised(PillarEncoder(grid=config.grid, config=config.pillars, extra_channels=4))
+    fused = FusedPillarEncoder(enc).eval()
+    points = cloud(n, config, seed=n + 1)
+    extra = torch.rand(n, 4) * 3 - 1
+    with torch.no_grad():
+        kept = enc.select_points(points)
+        # select_points keeps the first in-range points in order: their rows of ``extra``.
+        order = torch.tensor(
+            [i for i in range(n) if bool(enc.inside(points[i : i + 1])[0])][: kept.shape[0]]
+            + [i for i in range(n) if not bool(enc.inside(points[i : i + 1])[0])],
+            dtype=torch.int64,
+        )[: kept.shape[0]]
+        torch.testing.assert_close(points[order], kept)
+        ref = enc(kept, torch.zeros(kept.shape[0], dtype=torch.int64), 1, extra[order])
+        got = fused(points, extra.t())
+        without = fused(points, torch.zeros_like(extra.t()))
+    torch.testing.assert_close(got, ref, atol=2e-5, rtol=1e-5)
+    if n >= 60:
+        assert not torch.equal(got, without)  # the extra inputs matter
+    with pytest.raises(ValueError, match="extra channels"):
+        fused(points)

@@ -11,7 +11,10 @@ Stages of one frame (each timed on a fresh frame object, so nothing is cached):
 
 The floor is what no reader of the format can avoid: ``zlib.decompress`` of the same
 compressed range-image bytes (range, camera projection, pixel pose) plus decoding the
-same JPEG bytes with libjpeg-turbo (OpenCV).
+same JPEG bytes with libjpeg-turbo (OpenCV). The reader inflates with zlib-ng when it is
+installed (:data:`~perceive.datasets.waymo.wire.INFLATE_LIBRARY`), about twice as fast as
+zlib on the same bytes, so the inflation alone with that library is timed too: a lower
+floor, for the reader's own inflater.
 
 With ``workers > 1`` each frame is also read with its LiDAR and JPEG work spread over
 that many threads (:func:`~perceive.datasets.lidar.frame_point_cloud` with
@@ -51,6 +54,7 @@ from perceive.datasets.waymo.fixtures import make_frame
 from perceive.datasets.waymo.proto import waymo_pb2 as pb
 from perceive.datasets.waymo.v1 import parse_frame
 from perceive.datasets.waymo.v1_writer import write_segment
+from perceive.datasets.waymo.wire import INFLATE_LIBRARY, inflate
 from perceive.errors import ConfigError
 from perceive.geometry.range_image import column_azimuths
 from perceive.io.tfrecord import TFRecordFile
@@ -112,6 +116,10 @@ class LoaderTiming:
     """The floor's work for a frame spread over ``workers`` threads."""
     floor_threaded_cpu_ms: float | None = None
     """CPU time (all threads) of ``floor_threaded_ms``."""
+    inflate_library: str = "zlib"
+    """The library the reader inflates range images with."""
+    floor_inflate_ms: float | None = None
+    """That library's inflation of the same range-image bytes (None: it is zlib itself)."""
 
     @property
     def lidar_ms(self) -> float:
@@ -333,7 +341,7 @@ def benchmark_segment(
         k: []
         for k in (
             "read", "parse", "decode", "points", "jpeg", "zlib", "floor_jpeg", "cpu", "cpu_floor",
-            "threaded", "cpu_threaded", "floor_threaded", "cpu_floor_threaded",
+            "threaded", "cpu_threaded", "floor_threaded", "cpu_floor_threaded", "inflate",
         )
     }  # fmt: skip
     npoints, nimages, ri_bytes, jpg_bytes = [], [], [], []
@@ -373,6 +381,10 @@ def benchmark_segment(
                     jpeg_floor(b)
                 t7 = clock()
                 c2 = cpu()
+                if INFLATE_LIBRARY != "zlib":
+                    for b in zblobs:
+                        inflate(b)
+                    t["inflate"].append((clock() - t7) * 1000.0)
                 t["cpu"].append((c1 - c0) * 1000.0)
                 t["cpu_floor"].append((c2 - c1) * 1000.0)
                 for k, a, b in (
@@ -427,6 +439,8 @@ def benchmark_segment(
         threaded_cpu_ms=med["cpu_threaded"],
         floor_threaded_ms=med["floor_threaded"],
         floor_threaded_cpu_ms=med["cpu_floor_threaded"],
+        inflate_library=INFLATE_LIBRARY,
+        floor_inflate_ms=med["inflate"],
     )
 
 
@@ -457,6 +471,13 @@ def format_timing(r: LoaderTiming) -> str:
         f" bytes; perceive takes {r.total_ms / r.floor_ms:.2f}x the floor's time",
         f"CPU time  perceive {r.total_cpu_ms:.1f} ms/frame, floor {r.floor_cpu_ms:.1f} ms/frame",
     ]
+    if r.floor_inflate_ms is not None:
+        fast = r.floor_inflate_ms + r.floor_jpeg_ms
+        lines.append(
+            f"inflater  the reader uses {r.inflate_library}: {r.floor_inflate_ms:.2f} ms for the"
+            f" range images (zlib {r.floor_zlib_ms:.2f}); the floor with it {fast:.2f} ms,"
+            f" perceive {r.total_ms / fast:.2f}x that"
+        )
     if r.threaded_ms is not None and r.floor_threaded_ms is not None:
         lines += [
             "",

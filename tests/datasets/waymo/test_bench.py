@@ -65,6 +65,13 @@ def test_benchmark_counts_and_table(scene_path: Path) -> None:
     assert t.total_ms == pytest.approx(t.read_ms + t.parse_ms + t.lidar_ms + t.jpeg_ms)
     text = format_timing(t)
     assert "frames/s" in text and "floor" in text and str(scene_path) in text
+    from perceive.datasets.waymo.wire import INFLATE_LIBRARY
+
+    assert t.inflate_library == INFLATE_LIBRARY
+    if INFLATE_LIBRARY == "zlib":
+        assert t.floor_inflate_ms is None and "inflater" not in text
+    else:
+        assert t.floor_inflate_ms > 0 and f"the reader uses {INFLATE_LIBRARY}" in text
     assert t.threaded_ms is None and "threads" not in text
 
 

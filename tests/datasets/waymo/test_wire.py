@@ -252,6 +252,22 @@ def test_inflate_range_image_is_the_three_matrices() -> None:
     np.testing.assert_array_equal(inflate_range_image(shape_first)[0], values)
 
 
+def test_inflate_matches_zlib_and_raises_zlib_error() -> None:
+    from perceive.datasets.waymo import wire
+
+    data = encode_matrix_float(np.arange(5000, dtype=np.float32).reshape(50, 25, 4))
+    blob = zlib.compress(data)
+    assert wire.inflate(blob) == zlib.decompress(blob) == data
+    assert wire.INFLATE_LIBRARY in ("zlib", "zlib-ng")
+    bad = bytearray(blob)
+    bad[len(bad) // 2] ^= 0xFF
+    # Whichever library inflates, corrupt data raises zlib.error (what the reader catches).
+    with pytest.raises(zlib.error):
+        wire.inflate(bytes(bad))
+    with pytest.raises(zlib.error):
+        wire.inflate_matrix_float(bytes(bad))
+
+
 def test_inflate_errors() -> None:
     from perceive.datasets.waymo.wire import inflate_matrix_float, inflate_range_image
 
