@@ -122,9 +122,13 @@ def test_painter_reads_features_at_the_points_and_flags_what_no_camera_sees():
     feats[:, 0] = 1.0  # channel 0 constant one
     feats[0, 1] = 2.0  # channel 1: 2 in FRONT only
     p = painter()
-    assert p.out_channels == CameraConfig(
-        cameras=CAMS, image_size=(W, H), channels=(4, 4, 4), blocks=(0, 0, 0)
-    ).out_channels + 1
+    assert (
+        p.out_channels
+        == CameraConfig(
+            cameras=CAMS, image_size=(W, H), channels=(4, 4, 4), blocks=(0, 0, 0)
+        ).out_channels
+        + 1
+    )
     out = p(torch.tensor(xyz, dtype=torch.float32), feats, intr, ext).numpy()
     assert out.shape == (3000, 3)
     counts = np.zeros(len(xyz))
