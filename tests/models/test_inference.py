@@ -210,3 +210,29 @@ def test_fused_pillars_with_extra_inputs_equal_the_encoder(n):
         assert not torch.equal(got, without)  # the extra inputs matter
     with pytest.raises(ValueError, match="extra channels"):
         fused(points)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2000])
+def test_fast_painter_equals_the_painter(n):
+    from perceive.datasets.waymo.fixtures import camera_calibration
+    from perceive.models.inference import FastPointPainter
+
+    config = tiny_config()
+    model = build_detector(config=config)
+    w, h = config.camera.image_size
+    cals = [camera_calibration(name, w, h) for name in config.camera.cameras]
+    intr = torch.tensor(np.stack([c.intrinsic for c in cals]), dtype=torch.float32)
+    ext = torch.tensor(np.stack([c.extrinsic for c in cals]), dtype=torch.float32)
+    torch.manual_seed(n)
+    feats = torch.rand(len(cals), config.camera.out_channels, h // 4, w // 4)
+    points = cloud(n, config, seed=n, spread=2.0)
+    with torch.no_grad():
+        ref = model.painter(points[:, :3], feats, intr, ext)
+        got = FastPointPainter(model.painter)(points, feats, intr, ext)
+    assert got.shape == (config.camera.out_channels + 1, n)
+    # A point right on an image edge may flip in float32 (different operation order).
+    same = got[-1] == ref[:, -1]
+    assert int((~same).sum()) <= max(2, n // 500)
+    torch.testing.assert_close(got[:, same], ref[same].t(), atol=1e-5, rtol=1e-5)
+    if n == 2000:
+        assert 100 < int(got[-1].sum()) < 2000  # some points seen, some not
