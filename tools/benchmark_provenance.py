@@ -1,14 +1,16 @@
 """Write the ``benchmark`` part of the shipped model's provenance from finished runs.
 
-Collects, for every run folder ``outputs/runs/round3_<variant>_s<seed>`` with a
+Collects, for every run folder ``outputs/runs/<round>_<variant>_s<seed>`` with a
 ``model.pt``, its last validation evaluation (``log.jsonl``) and, when present, its
 ``test_metrics.json`` (``perceive evaluate --json`` on the test set), and writes them with
-the commands that made the benchmark. ``perceive export --provenance`` merges the file
-into the ONNX metadata:
+the commands that made the benchmark. With several ``--prefix`` rounds (a new fusion model
+beside the baselines it is compared with) the runs are keyed ``<round>_<variant>``.
+``perceive export --provenance`` merges the file into the ONNX metadata:
 
-    .venv/bin/python tools/benchmark_provenance.py --out outputs/fusion_provenance_round3.json
+    .venv/bin/python tools/benchmark_provenance.py --prefix round4 round3 \\
+        --shipped round4_fusion_s0 --out outputs/fusion_provenance_round4.json
     .venv/bin/perceive export exports/fusion.pt --out exports/fusion.onnx \\
-        --provenance outputs/fusion_provenance_round3.json --parity 3
+        --provenance outputs/fusion_provenance_round4.json --parity 3
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ COMMANDS = [
     "perceive synth --out datasets/synth/val --segments 3 --frames 20 --seed 2 --preset train",
     "perceive synth --out datasets/synth/test --segments 16 --frames 5 --seed 3 --preset train",
     "perceive convert datasets/synth/<split> --to cache --out outputs/cache/synth_<split>",
-    "perceive train --config tools/configs/round3_<variant>.json --seed <s> "
-    "--out outputs/runs/round3_<variant>_s<s>",
-    "perceive evaluate --checkpoint outputs/runs/round3_<variant>_s<s>/model.pt "
-    "--data outputs/cache/synth_test --json outputs/runs/round3_<variant>_s<s>/test_metrics.json",
+    "perceive train --config tools/configs/<round>_<variant>.json --seed <s> "
+    "--out outputs/runs/<round>_<variant>_s<s>",
+    "perceive evaluate --checkpoint outputs/runs/<round>_<variant>_s<s>/model.pt "
+    "--data outputs/cache/synth_test --json outputs/runs/<round>_<variant>_s<s>/test_metrics.json",
 ]
 
 
@@ -62,21 +64,28 @@ def _point(p) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("outputs/runs"))
-    parser.add_argument("--prefix", default="round3", help="run folders <prefix>_<variant>_s<N>")
+    parser.add_argument(
+        "--prefix", nargs="+", default=["round3"], help="run folders <prefix>_<variant>_s<N>"
+    )
     parser.add_argument("--shipped", default="round3_fusion_s0", help="the exported run")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    runs = collect(args.runs, args.prefix)
+    runs: dict[str, dict[str, dict]] = {}
+    for prefix in args.prefix:
+        for variant, seeds in collect(args.runs, prefix).items():
+            runs[variant if len(args.prefix) == 1 else f"{prefix}_{variant}"] = seeds
     if not runs:
-        print(f"error: no finished {args.prefix}_* runs in {args.runs}", file=sys.stderr)
+        print(f"error: no finished {args.prefix} runs in {args.runs}", file=sys.stderr)
         return 2
+    rounds = ", ".join(args.prefix)
     doc = {
         "benchmark": {
             "description": (
-                "synthetic benchmark, round 3: train datasets/synth/train (8 segments x 20 "
-                "frames, perceive synth seed 1), validation datasets/synth/val (3 x 20, seed 2), "
-                "test datasets/synth/test (16 x 5, seed 3); the same budget for every variant "
-                "(tools/configs/round3_*.json: 3600 steps of 2 frames); metrics at LEVEL_2"
+                f"synthetic benchmark, runs of {rounds}: train datasets/synth/train (8 segments "
+                "x 20 frames, perceive synth seed 1), validation datasets/synth/val (3 x 20, "
+                "seed 2), test datasets/synth/test (16 x 5, seed 3); the same budget for every "
+                f"variant (tools/configs/<round>_<variant>.json, <round> in {rounds}: 3600 steps "
+                "of 2 frames); metrics at LEVEL_2"
             ),
             "commands": COMMANDS,
             "shipped": args.shipped,
