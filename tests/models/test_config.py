@@ -86,14 +86,14 @@ def test_head_heading_code_and_its_legacy_default():
     )
 
 
-def test_fusion_paint_and_its_legacy_default():
+def test_fusion_paint_defaults_off_also_for_mappings_without_the_key():
     from perceive.errors import ConfigError
     from perceive.models.config import FusionConfig
 
-    assert FusionConfig().paint is True
+    assert FusionConfig().paint is False
     old = tiny_config().to_dict()
     del old["fusion"]["paint"]
-    # A mapping written before the field existed (round-1 to round-3 models) means no painting.
+    # A mapping written before the field existed (round-1 to round-3 models): no painting.
     assert DetectorConfig.from_dict(old).fusion.paint is False
     assert DetectorConfig.from_dict(tiny_config().to_dict()).fusion.paint is True
     with pytest.raises(ConfigError, match="paint"):
