@@ -52,6 +52,7 @@ def build_detector(*, config: DetectorConfig | None = None, variant: str | None 
             fusion=config.fusion,
             camera=config.camera,
             in_channels=camera.out_channels,
+            gated=config.variant == "fusion" and config.fusion.gate,
         )
         in_channels += lift.out_channels
     backbone = BEVBackbone(in_channels=in_channels, config=config.bev)

@@ -107,10 +107,18 @@ class CameraToBEV(nn.Module):
         fusion: heights, output channels, minimum depth.
         camera: image size (the intrinsics' pixel frame).
         in_channels: channels of the camera feature maps.
+        gated: multiply the output by a learned per-channel gate initialised to zero
+            (``FusionConfig.gate``; the builder asks for it in the fusion variant only).
     """
 
     def __init__(
-        self, *, grid: GridConfig, fusion: FusionConfig, camera: CameraConfig, in_channels: int
+        self,
+        *,
+        grid: GridConfig,
+        fusion: FusionConfig,
+        camera: CameraConfig,
+        in_channels: int,
+        gated: bool = False,
     ) -> None:
         super().__init__()
         self.fusion = fusion
@@ -133,6 +141,7 @@ class CameraToBEV(nn.Module):
             in_channels * len(fusion.heights), fusion.bev_channels, kernel_size=1
         )
         self.out_channels = fusion.bev_channels
+        self.gate = nn.Parameter(torch.zeros(1, fusion.bev_channels, 1, 1)) if gated else None
 
     def sample(
         self, features: torch.Tensor, intrinsics: torch.Tensor, extrinsics: torch.Tensor
@@ -187,7 +196,7 @@ class CameraToBEV(nn.Module):
             bev = functional.interpolate(
                 bev, size=self.out_shape, mode="bilinear", align_corners=False
             )
-        return bev
+        return bev if self.gate is None else bev * self.gate
 
 
 class PointPainter(nn.Module):

@@ -331,7 +331,7 @@ class FastCameraLift(nn.Module):
             bev = functional.interpolate(
                 bev, size=lift.out_shape, mode="bilinear", align_corners=False
             )
-        return bev
+        return bev if lift.gate is None else bev * lift.gate
 
 
 def _distort(

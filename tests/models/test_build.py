@@ -91,3 +91,16 @@ def test_detector_checks_the_painter_parts():
             torch.zeros(2, 2, 9),
             torch.eye(4).expand(2, 2, 4, 4),
         )
+
+
+def test_the_camera_gate_is_built_for_the_fusion_variant_only():
+    from perceive.errors import ConfigError
+    from perceive.models.config import FusionConfig
+
+    cfg = tiny_config().replace(fusion=FusionConfig(bev_channels=8, gate=True))
+    fused = build_detector(config=cfg)
+    assert fused.lift.gate is not None and torch.equal(fused.lift.gate, torch.zeros(1, 8, 1, 1))
+    assert build_detector(config=cfg, variant="camera").lift.gate is None
+    assert build_detector(config=tiny_config()).lift.gate is None
+    with pytest.raises(ConfigError, match="gate"):
+        FusionConfig(gate=1)

@@ -161,3 +161,27 @@ def test_painter_takes_zero_points_and_carries_gradients_to_the_features():
     out = p(xyz, feats, intr, ext)
     out[:, :2].sum().backward()
     assert out[0, 2] == 1 and feats.grad is not None and feats.grad[0].abs().sum() > 0
+
+
+def test_gated_lift_starts_closed_and_learns_to_open():
+    _, intr, ext = calibs()
+    plain = lift()
+    grid = GridConfig(
+        point_cloud_range=(-16.0, -16.0, -2.0, 16.0, 16.0, 4.0), voxel_size=(1.0, 1.0)
+    )
+    fusion = FusionConfig(heights=(0.5, 1.5), bev_channels=4, bev_stride=1, gate=True)
+    camera = CameraConfig(cameras=CAMS, image_size=(W, H), channels=(4, 4, 4), blocks=(0, 0, 0))
+    gated = CameraToBEV(grid=grid, fusion=fusion, camera=camera, in_channels=2, gated=True)
+    gated.load_state_dict({**plain.state_dict(), "gate": torch.zeros(1, 4, 1, 1)})
+    gated.eval()
+    feats = torch.rand(1, len(CAMS), 2, H // 8, W // 8) + 0.5
+    out = gated(feats, intr[None], ext[None])
+    assert torch.equal(out, torch.zeros_like(out))  # closed: a LiDAR-only start
+    (out * torch.randn_like(out)).sum().backward()
+    assert gated.gate.grad is not None and gated.gate.grad.abs().sum() > 0  # it can open
+    with torch.no_grad():
+        gated.gate.fill_(1.0)
+        torch.testing.assert_close(
+            gated(feats, intr[None], ext[None]), plain(feats, intr[None], ext[None])
+        )
+    assert plain.gate is None

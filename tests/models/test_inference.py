@@ -141,11 +141,18 @@ def test_head_with_regression_at_the_peaks_equals_the_full_head():
     assert on_border > 0  # the zero padding of the 3x3 neighbourhoods was exercised
 
 
-@pytest.mark.parametrize("variant", ["fusion", "lidar", "camera"])
+@pytest.mark.parametrize("variant", ["fusion", "lidar", "camera", "fusion_gated"])
 def test_inference_detector_matches_the_detector(variant):
+    from perceive.models.config import FusionConfig
+
     torch.manual_seed(2)
     config = tiny_config()
+    if variant == "fusion_gated":
+        config = config.replace(fusion=FusionConfig(bev_channels=8, gate=True))
+        variant = "fusion"
     model = randomised(build_detector(config=config, variant=variant))
+    if model.lift is not None and model.lift.gate is not None:
+        model.lift.gate.data.uniform_(-1.0, 1.0)  # an opened gate, one value per channel
     fast = InferenceDetector(model).eval()
     cap = config.pillars.max_points
     sizes = [0, 1, 17, None, cap + 1, 20 * cap]
