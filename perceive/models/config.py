@@ -187,7 +187,9 @@ class FusionConfig:
     gate: bool = False
     """Fusion variant: multiply the lifted camera map by a learned per-channel gate that
     starts at zero, so that training starts from a LiDAR-only model and lets the camera in
-    as it helps (ControlNet-style zero initialisation). Ignored by the camera-only variant."""
+    as it helps (ControlNet-style zero initialisation). Ignored by the camera-only variant.
+    Off by default: on the synthetic benchmark (round 5, two seeds) the gates stayed below
+    0.06 in 3600 steps and the model scored like LiDAR only."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "heights", tuple(float(h) for h in self.heights))

@@ -232,3 +232,18 @@ def test_committed_fusion_export_matches_its_checkpoint():
     inputs = parity_inputs(model.config, count=3, sizes=[0, None, 5000])
     for res in check_parity(model, COMMITTED_ONNX, inputs, score_atol=SCORE_ATOL):
         assert res.within(box_atol=BOX_ATOL, score_atol=SCORE_ATOL), res
+
+
+def test_gated_fusion_exports_with_parity(tmp_path):
+    from perceive.models.config import FusionConfig
+
+    torch.manual_seed(4)
+    cfg = tiny_config().replace(fusion=FusionConfig(bev_channels=8, gate=True))
+    model = perturbed(build_detector(config=cfg))
+    model.lift.gate.data.uniform_(-1.0, 1.0)  # an opened gate: the camera map matters
+    result = export_onnx(model, tmp_path / "gated.onnx", sidecar=False)
+    assert not non_standard_nodes(onnx.load(str(result.onnx_path)))
+    results = check_parity(model, result.onnx_path, parity_inputs(cfg, count=3), score_atol=1e-5)
+    for res in results:
+        assert res.within(box_atol=BOX_ATOL, score_atol=SCORE_ATOL), res
+    assert sum(r.num_compared > 0 for r in results) >= 2
