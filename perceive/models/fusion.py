@@ -17,14 +17,16 @@ always lift (2.); the fusion variant also paints the points (1.) with
 
 Why the lift, and painting only as an option:
 
-* the lift sees what LiDAR misses (far, small or dark objects with few returns), and it
+* the lift can see what LiDAR misses (far, small or dark objects with few returns), and it
   alone gives the camera-only model that the results table needs; fusion is then a plain
   channel concatenation;
 * its weakness is depth: a feature smears along its camera ray over every cell the ray
   crosses, and the BEV network has to learn which cell it belongs to. Painting puts camera
   features on the points, at their true depth. On the synthetic benchmark it did not pay:
   three seeds with painting and the lift (round 4) scored below three with the lift alone
-  (round 3) on the validation and test sets, so it is off by default;
+  (round 3) on average, on the validation and test sets, so it is off by default. Nor did
+  an optional zero-initialised gate on the lifted map (``FusionConfig.gate``, round 5),
+  which makes fusion start from the LiDAR-only model;
 * neither has data-dependent shapes or a scatter of camera features, so both export to
   standard ONNX ops (MatMul, Div, GridSample) for any number of points, zero included;
 * both are cheap next to the camera CNN that feeds them: cells x heights x cameras and
