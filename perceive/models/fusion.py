@@ -39,6 +39,8 @@ there.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.nn import functional
@@ -83,13 +85,42 @@ def project_to_cameras(
     # Vehicle -> camera: R^T (p - t); as row vectors (p - t) @ R.
     cam = torch.matmul(xyz.unsqueeze(0).unsqueeze(0) - trans.unsqueeze(2), rot)
     depth = cam[..., 0]
+    k = intrinsics.unsqueeze(2).unbind(-1)  # nine (B, C, 1)
+    u, v, valid = distort_to_pixels(depth, cam[..., 1], cam[..., 2], k, min_depth, width, height)
+    return torch.stack([u, v], dim=-1), depth, valid
+
+
+def distort_to_pixels(
+    depth: torch.Tensor,
+    left: torch.Tensor,
+    up: torch.Tensor,
+    intrinsics: Sequence[torch.Tensor],
+    min_depth: float,
+    width: int,
+    height: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pixels of camera-frame points with the Waymo pinhole + distortion model.
+
+    Shared by :func:`project_to_cameras` and the inference formulation
+    (:mod:`perceive.models.inference`), whatever the layout of the points.
+
+    Args:
+        depth, left, up: camera-frame x (forward), y (left), z (up) of the points, metres;
+            any one shape.
+        intrinsics: the nine values ``f_u, f_v, c_u, c_v, k1, k2, p1, p2, k3`` (pixels), each
+            a tensor broadcastable to the points' shape.
+        min_depth: points nearer than this along the optical axis are invalid, metres.
+        width, height: image size the intrinsics refer to, pixels.
+
+    Returns:
+        ``u``, ``v`` float32 pixels (u right, v down) and ``valid`` bool, of the points'
+        shape: in front of the camera, distortion factor in range, inside the image.
+    """
+    fu, fv, cu, cv, k1, k2, p1, p2, k3 = intrinsics
     front = depth > min_depth
     safe = torch.where(front, depth, torch.ones_like(depth))
-    un = -cam[..., 1] / safe
-    vn = -cam[..., 2] / safe
-    k = intrinsics.unsqueeze(2)
-    fu, fv, cu, cv = k[..., 0], k[..., 1], k[..., 2], k[..., 3]
-    k1, k2, p1, p2, k3 = k[..., 4], k[..., 5], k[..., 6], k[..., 7], k[..., 8]
+    un = -left / safe
+    vn = -up / safe
     r2 = un * un + vn * vn
     d = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
     ud = un * d + 2.0 * p1 * un * vn + p2 * (r2 + 2.0 * un * un)
@@ -98,7 +129,7 @@ def project_to_cameras(
     v = fv * vd + cv
     lo, hi = DISTORTION_VALID_RANGE
     valid = front & (d >= lo) & (d <= hi) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
-    return torch.stack([u, v], dim=-1), depth, valid
+    return u, v, valid
 
 
 class CameraToBEV(nn.Module):

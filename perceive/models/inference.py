@@ -50,11 +50,10 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from perceive.geometry.camera import DISTORTION_VALID_RANGE
 from perceive.models.box_coder import BoxCoder
 from perceive.models.camera_backbone import CameraBackbone
 from perceive.models.detector import Detector
-from perceive.models.fusion import CameraToBEV, PointPainter
+from perceive.models.fusion import CameraToBEV, PointPainter, distort_to_pixels
 from perceive.models.head import CenterHead
 from perceive.models.pillars import NUM_DECORATIONS, PillarEncoder
 
@@ -323,7 +322,10 @@ class FastCameraLift(nn.Module):
         cam = (az.view(c, 3, nz, 1, 1) + ay.view(c, 3, 1, ly, 1) + ax.view(c, 3, 1, 1, lx)).reshape(
             c, 3, -1
         )
-        u, v, valid = _distort(cam, intrinsics, lift.fusion.min_depth, lift.width, lift.height)
+        k = intrinsics.unsqueeze(-1).unbind(1)  # nine (C, 1)
+        u, v, valid = distort_to_pixels(
+            cam[:, 0], cam[:, 1], cam[:, 2], k, lift.fusion.min_depth, lift.width, lift.height
+        )
         sampled = _sample_seen(features, u, v, valid, lift.width, lift.height)
         bev = sampled.reshape(1, f * nz, ly, lx)
         bev = lift.reduce(bev)
@@ -332,41 +334,6 @@ class FastCameraLift(nn.Module):
                 bev, size=lift.out_shape, mode="bilinear", align_corners=False
             )
         return bev if lift.gate is None else bev * lift.gate
-
-
-def _distort(
-    cam: torch.Tensor, intrinsics: torch.Tensor, min_depth: float, width: int, height: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pixels of camera-frame points with the Waymo distortion model (channels first).
-
-    Args:
-        cam: (C, 3, S) float32 camera-frame coordinates (x forward, y left, z up), metres.
-        intrinsics: (C, 9) float32 ``f_u, f_v, c_u, c_v, k1, k2, p1, p2, k3``, pixels.
-        min_depth: points nearer than this along the optical axis are invalid, metres.
-        width, height: image size the intrinsics refer to, pixels.
-
-    Returns:
-        ``u``, ``v`` (C, S) float32 pixels and ``valid`` (C, S) bool, as
-        :func:`perceive.models.fusion.project_to_cameras` gives them.
-    """
-    depth, cy, cz = cam[:, 0], cam[:, 1], cam[:, 2]
-    front = depth > min_depth
-    safe = torch.where(front, depth, 1.0)
-    un = -cy / safe
-    vn = -cz / safe
-    k = intrinsics.unsqueeze(-1)  # (C, 9, 1)
-    fu, fv, cu, cv = k[:, 0], k[:, 1], k[:, 2], k[:, 3]
-    k1, k2, p1, p2, k3 = k[:, 4], k[:, 5], k[:, 6], k[:, 7], k[:, 8]
-    r2 = un * un + vn * vn
-    d = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    uv2 = 2.0 * un * vn
-    ud = un * d + p1 * uv2 + p2 * (r2 + 2.0 * un * un)
-    vd = vn * d + p1 * (r2 + 2.0 * vn * vn) + p2 * uv2
-    u = fu * ud + cu
-    v = fv * vd + cv
-    lo, hi = DISTORTION_VALID_RANGE
-    valid = front & (d >= lo) & (d <= hi) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
-    return u, v, valid
 
 
 def _sample_seen(
@@ -454,7 +421,10 @@ class FastPointPainter(nn.Module):
         trans_r = torch.matmul(extrinsics[:, None, :3, 3], rot)  # (C, 1, 3): t @ R
         # Camera coordinates R^T p - R^T t, channels first: (C, 3, N).
         cam = torch.matmul(rot.transpose(1, 2), points[:, :3].t()) - trans_r.transpose(1, 2)
-        u, v, valid = _distort(cam, intrinsics, self.min_depth, self.width, self.height)
+        k = intrinsics.unsqueeze(-1).unbind(1)  # nine (C, 1)
+        u, v, valid = distort_to_pixels(
+            cam[:, 0], cam[:, 1], cam[:, 2], k, self.min_depth, self.width, self.height
+        )
         painted = _sample_seen(features, u, v, valid, self.width, self.height)
         seen = valid.any(dim=0, keepdim=True).to(painted.dtype)
         return torch.cat([painted, seen], dim=0)
