@@ -118,7 +118,7 @@ def distort_to_pixels(
     """
     fu, fv, cu, cv, k1, k2, p1, p2, k3 = intrinsics
     front = depth > min_depth
-    safe = torch.where(front, depth, torch.ones_like(depth))
+    safe = torch.where(front, depth, 1.0)
     un = -left / safe
     vn = -up / safe
     r2 = un * un + vn * vn
