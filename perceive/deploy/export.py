@@ -308,10 +308,11 @@ def export_onnx(
     proto = program.model_proto
     if len(proto.functions):
         proto = onnx.inliner.inline_local_functions(proto)
-    if formulation == "inference":
-        from perceive.deploy.optimize import int32_scatter_indices
+    from perceive.deploy.optimize import int32_scatter_indices, unfold_filled_constants
 
+    if formulation == "inference":
         int32_scatter_indices(proto)
+    unfold_filled_constants(proto)
     bad = non_standard_nodes(proto)
     if bad:
         raise RuntimeError(f"exported graph has non-standard nodes: {sorted(set(bad))}")

@@ -19,6 +19,11 @@ and fits in int32: half the index memory traffic (the kernel time itself was wit
 in isolation). :func:`export_onnx <perceive.deploy.export.export_onnx>` bakes it into the
 file.
 
+:func:`unfold_filled_constants`: the exporter folds a filled tensor of a static shape (a
+``torch.full``, a ``ones_like``, an ``expand`` of a scalar) into an initializer as large as
+the tensor; this puts a ``ConstantOfShape`` in its place, so the file holds one value and a
+shape. :func:`export_onnx <perceive.deploy.export.export_onnx>` applies it.
+
 Every rewrite uses standard ONNX operators only, and the rewritten graph gives the same
 outputs (reductions are applied in the same order per output element; bit for bit in the
 tests).
@@ -263,6 +268,56 @@ def int32_scatter_indices(model: onnx.ModelProto) -> int:
         new_nodes.append(node)
         count += 1
     return _replace_nodes(model, new_nodes, count)
+
+
+def unfold_filled_constants(model: onnx.ModelProto, *, min_elements: int = 64) -> int:
+    """Replace, in place, every initializer of at least ``min_elements`` elements that holds
+    one value repeated by a ``ConstantOfShape`` making the same tensor (same name, dtype and
+    shape; the shape is also recorded in ``value_info`` for later rewrites).
+
+    Returns:
+        How many initializers were replaced.
+    """
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    g = model.graph
+    graph_inputs = {i.name for i in g.input}
+    described = {v.name for v in g.value_info}
+    keep, new_nodes = [], []
+    for init in g.initializer:
+        if init.name in graph_inputs or int(np.prod(init.dims)) < min_elements:
+            keep.append(init)
+            continue
+        value = numpy_helper.to_array(init)
+        first = value.flat[0]
+        if not (np.all(value == first) or (np.isnan(first) and np.all(np.isnan(value)))):
+            keep.append(init)
+            continue
+        shape = numpy_helper.from_array(
+            np.asarray(value.shape, dtype=np.int64), f"{init.name}_unfolded_shape"
+        )
+        keep.append(shape)
+        new_nodes.append(
+            helper.make_node(
+                "ConstantOfShape",
+                [shape.name],
+                [init.name],
+                name=f"{init.name}_unfolded",
+                value=numpy_helper.from_array(np.asarray([first], dtype=value.dtype)),
+            )
+        )
+        if init.name not in described:
+            g.value_info.append(
+                helper.make_tensor_value_info(init.name, init.data_type, list(value.shape))
+            )
+    if new_nodes:
+        del g.initializer[:]
+        g.initializer.extend(keep)
+        nodes = [*new_nodes, *g.node]
+        del g.node[:]
+        g.node.extend(nodes)
+    return len(new_nodes)
 
 
 def remove_dead_nodes(model: onnx.ModelProto) -> int:

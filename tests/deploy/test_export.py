@@ -142,6 +142,18 @@ def test_integer_index_arithmetic_stays_integer(exported):
         assert cast is None or cast.op_type != "Cast", f"{node.name}: floor of a cast integer"
 
 
+def test_no_filled_constants_folded_into_the_file(exported):
+    """A ``full``/``ones_like`` of a static shape must stay an op or a scalar: folded by the
+    exporter it becomes an initializer as large as the tensor (it once added 330 kB)."""
+    from onnx import numpy_helper
+
+    _, result = exported
+    for init in onnx.load(str(result.onnx_path)).graph.initializer:
+        value = numpy_helper.to_array(init)
+        if value.size >= 64:
+            assert not np.all(value == value.flat[0]), f"{init.name}: {value.shape} filled constant"
+
+
 def test_eager_formulation_exports_the_forward_itself(tmp_path):
     model = perturbed(build_detector(config=tiny_config(), variant="fusion"))
     fast = export_onnx(model, tmp_path / "fast.onnx", sidecar=False)

@@ -18,6 +18,7 @@ from perceive.deploy.optimize import (
     optimized_model,
     remove_dead_nodes,
     single_thread_scatter_nd,
+    unfold_filled_constants,
 )
 from perceive.deploy.runner import Detector
 
@@ -135,6 +136,49 @@ def test_int32_scatter_indices_needs_a_static_extent() -> None:
     m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "p"
     del m.graph.value_info[:]
     assert int32_scatter_indices(m) == 0
+
+
+def test_unfold_filled_constants_keeps_outputs_and_shrinks_the_file() -> None:
+    filled = {
+        "neg_inf": np.full((8, 300), -np.inf, np.float32),
+        "ones": np.ones((4, 50), np.float32),
+        "nan": np.full((70,), np.nan, np.float32),
+        "counts": np.full((3, 40), 7, np.int64),
+    }
+    varied = np.arange(200, dtype=np.float32).reshape(2, 100)
+    small = np.full((2, 3), 5.0, np.float32)  # below min_elements: kept
+    inits = [onnx.numpy_helper.from_array(v, k) for k, v in filled.items()]
+    inits += [onnx.numpy_helper.from_array(varied, "varied")]
+    inits += [onnx.numpy_helper.from_array(small, "small")]
+    nodes, outputs = [], []
+    for name in [*filled, "varied", "small"]:
+        nodes.append(helper.make_node("Identity", [name], [f"{name}_out"]))
+        value = {**filled, "varied": varied, "small": small}[name]
+        elem = onnx.helper.np_dtype_to_tensor_dtype(value.dtype)
+        outputs.append(helper.make_tensor_value_info(f"{name}_out", elem, list(value.shape)))
+    graph = helper.make_graph(nodes, "g", [], outputs, initializer=inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+    def run_all(model: onnx.ModelProto) -> list[np.ndarray]:
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        return sess.run(None, {})
+
+    before = run_all(m)
+    size = m.ByteSize()
+    assert unfold_filled_constants(m) == len(filled)
+    onnx.checker.check_model(m, full_check=True)
+    assert m.ByteSize() < size - 0.95 * sum(v.nbytes for v in filled.values())
+    remaining = {t.name for t in m.graph.initializer}
+    assert "varied" in remaining and "small" in remaining and not remaining & set(filled)
+    shapes = {
+        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in m.graph.value_info
+    }
+    assert shapes["neg_inf"] == [8, 300]
+    after = run_all(m)
+    assert len(after) == 6
+    for a, b in zip(before, after, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
 
 
 def test_remove_dead_nodes_keeps_what_outputs_need() -> None:
