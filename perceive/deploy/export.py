@@ -81,19 +81,23 @@ class ExportResult:
 
 
 def git_commit(cwd: str | Path | None = None) -> str:
-    """The current git commit hash (``"unknown"`` outside a repository)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
+    """The current git commit hash, with ``-dirty`` appended when tracked files have
+    uncommitted changes (``"unknown"`` outside a repository)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    head = git("rev-parse", "HEAD")
+    if not head:
         return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
+    changes = git("status", "--porcelain", "--untracked-files=no")
+    return f"{head}-dirty" if changes else head
 
 
 def model_metadata(

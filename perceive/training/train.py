@@ -561,7 +561,11 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
             yield from loader
             epoch, offset = epoch + 1, 0
 
+    from perceive.deploy.export import git_commit
+
     provenance_base = {
+        # The code this process trains with (a resumed run records the resuming code).
+        "git_commit": git_commit(Path(__file__).parent),
         "train_config": config.to_dict(),
         "data": {"train": data_provenance(config.train_data, len(dataset))},
         "device": str(device),
@@ -704,9 +708,6 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
             }
             if metrics is not None:
                 provenance["metrics"] = {"val": metrics}
-            from perceive.deploy.export import git_commit
-
-            provenance["git_commit"] = git_commit(Path(__file__).parent)
             save_checkpoint(out_dir / "model.pt", model=model, step=step, provenance=provenance)
             with atomic_open(out_dir / "provenance.json", "w") as f:
                 f.write(json.dumps(provenance, indent=2, sort_keys=True) + "\n")

@@ -154,6 +154,33 @@ def test_no_filled_constants_folded_into_the_file(exported):
             assert not np.all(value == value.flat[0]), f"{init.name}: {value.shape} filled constant"
 
 
+def test_git_commit_marks_uncommitted_changes_to_tracked_files(tmp_path):
+    import subprocess
+
+    from perceive.deploy.export import git_commit
+
+    assert git_commit(tmp_path) == "unknown"  # not a repository
+
+    def git(*args):
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+        )
+
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("commit", "-qm", "one")
+    head = git_commit(tmp_path)
+    assert len(head) == 40 and int(head, 16) >= 0
+    (tmp_path / "new.py").write_text("")  # untracked: not a change to the code
+    assert git_commit(tmp_path) == head
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == f"{head}-dirty"
+
+
 def test_eager_formulation_exports_the_forward_itself(tmp_path):
     model = perturbed(build_detector(config=tiny_config(), variant="fusion"))
     fast = export_onnx(model, tmp_path / "fast.onnx", sidecar=False)

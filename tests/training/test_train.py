@@ -28,6 +28,7 @@ def test_two_iterations_write_logs_checkpoints_and_a_loadable_model(data, tmp_pa
     assert ckpt.provenance["iterations"] == 2
     assert ckpt.provenance["train_config"]["iterations"] == 2
     assert "mean_aph_l2" in ckpt.provenance["metrics"]["val"]
+    assert ckpt.provenance["git_commit"] != ""  # recorded when the run starts
     model = detector_from_checkpoint(ckpt)
     assert model.config == tiny_config("fusion")
     assert load_checkpoint(tmp_path / "last.pt").train_state is not None
