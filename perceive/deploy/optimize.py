@@ -290,6 +290,9 @@ def unfold_filled_constants(model: onnx.ModelProto, *, min_elements: int = 64) -
             keep.append(init)
             continue
         value = numpy_helper.to_array(init)
+        if value.size == 0 or value.dtype.kind not in "biuf":  # numbers and booleans only
+            keep.append(init)
+            continue
         first = value.flat[0]
         if not (np.all(value == first) or (np.isnan(first) and np.all(np.isnan(value)))):
             keep.append(init)
