@@ -275,7 +275,9 @@ class CellResult:
     rss_increase_mb: float = float("nan")
     """Peak RSS minus the RSS before the session was created, MB."""
     cpu_cores_busy: float = float("nan")
-    """Average CPU cores the process kept busy during the timed loop."""
+    """Average CPU cores the process kept busy during the timed loop: process CPU time over
+    wall time, with the interleaved PyTorch runs of ``--compare-torch`` (and the pause after
+    each) taken out of both."""
     cpu_percent_of_machine: float = float("nan")
     """The same as a percentage of the logical cores."""
     mean_points: float = 0.0
@@ -762,8 +764,9 @@ class _Monitor:
         self.peak = max(self.peak, self.proc.memory_info().rss)
 
     def cpu_s(self) -> float:
-        t = self.proc.cpu_times()
-        return t.user + t.system
+        # the process's CPU clock (all threads), nanosecond resolution; psutil's cpu_times
+        # counts 10 ms ticks, too coarse to take one PyTorch run out of the total
+        return time.process_time()
 
 
 def _iterate(
@@ -772,7 +775,8 @@ def _iterate(
     """One end-to-end iteration.
 
     Returns (stage seconds, model inputs, detections, raw outputs, (PyTorch seconds, PyTorch
-    outputs) or None). With a PyTorch model, its forward runs on the same inputs just before
+    outputs, wall seconds and process CPU seconds of the whole PyTorch step, pause included)
+    or None). With a PyTorch model, its forward runs on the same inputs just before
     (``torch_first``) or just after onnxruntime's, outside the timed stages.
     """
     t0 = time.perf_counter()
@@ -788,14 +792,18 @@ def _iterate(
     t2 = time.perf_counter()
     torch_run = None
     if torch_model is not None and torch_first:
-        torch_run = _timed_torch(torch_model, inputs)
+        c = time.process_time()
+        secs, touts = _timed_torch(torch_model, inputs)
         time.sleep(SETTLE_S)
+        torch_run = (secs, touts, time.perf_counter() - t2, time.process_time() - c)
     t2b = time.perf_counter()
     outs, extra = det.infer(inputs)
     t3 = time.perf_counter()
     if torch_model is not None and not torch_first:
+        c = time.process_time()
         time.sleep(SETTLE_S)
-        torch_run = _timed_torch(torch_model, inputs)
+        secs, touts = _timed_torch(torch_model, inputs)
+        torch_run = (secs, touts, time.perf_counter() - t3, time.process_time() - c)
     t3b = time.perf_counter()
     dets = det.postprocess(outs)
     t4 = time.perf_counter()
@@ -936,7 +944,7 @@ def run_cell(
     n_points, n_dets = [], []
     limit = cfg.timed_iters
     cpu0, wall0 = mon.cpu_s(), time.perf_counter()
-    torch_time = 0.0
+    torch_wall = torch_cpu = 0.0  # the interleaved PyTorch steps, taken out of CPU use
     deadline = None if cfg.duration_s is None else wall0 + cfg.duration_s
     i = 0
     while (limit is not None and i < limit) or (
@@ -948,7 +956,8 @@ def run_cell(
         )
         if torch_run is not None:
             torch_s.append(torch_run[0])
-            torch_time += torch_run[0]
+            torch_wall += torch_run[2]
+            torch_cpu += torch_run[3]
             score_diff = max(score_diff, _score_diff(outs[1], torch_run[1][1]))
         samples.append(times)
         n_points.append(int(inputs.points.shape[0]))
@@ -962,7 +971,8 @@ def run_cell(
     import psutil
 
     logical = psutil.cpu_count(logical=True) or 1
-    loop_wall = max(wall - torch_time, 1e-9)
+    loop_wall = max(wall - torch_wall, 1e-9)
+    loop_cpu = max(cpu - torch_cpu, 0.0)
     stages = {s: LatencyStats.of([t[s] for t in samples]) for s in samples[0] if s != "total"}
     total = [t["total"] for t in samples]
     result = CellResult(
@@ -990,10 +1000,8 @@ def run_cell(
         inference_samples_ms=[t["inference"] * 1e3 for t in samples],
         peak_rss_mb=mon.peak / 2**20,
         rss_increase_mb=(mon.peak - mon.baseline) / 2**20,
-        cpu_cores_busy=cpu / wall if torch_model is None else float("nan"),
-        cpu_percent_of_machine=100.0 * cpu / wall / logical
-        if torch_model is None
-        else float("nan"),
+        cpu_cores_busy=loop_cpu / loop_wall,
+        cpu_percent_of_machine=100.0 * loop_cpu / loop_wall / logical,
         mean_points=float(np.mean(n_points)),
         mean_detections=float(np.mean(n_dets)),
     )

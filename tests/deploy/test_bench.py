@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -223,11 +224,21 @@ def test_compare_torch_interleaves_the_same_inputs(
 ) -> None:
     # The stand-in's PyTorch module has the exported graph's weights (same seed).
     monkeypatch.setattr(bench, "_torch_model", lambda path, device="cpu": standin.StandIn(0).eval())
+    timed_torch = bench._timed_torch
+
+    def slow_torch(model, inputs):  # 0.3 s of wall time and no CPU in every PyTorch step
+        time.sleep(0.3)
+        return timed_torch(model, inputs)
+
+    monkeypatch.setattr(bench, "_timed_torch", slow_torch)
     ckpt = tmp_path / "fake.pt"
     ckpt.write_bytes(b"")
     r = run_benchmark(_cfg(standin_onnx, tmp_path, iters=4, compare_torch=str(ckpt), flops=False))
     t = r.torch
     assert t is not None and t.inference.count == 4 and len(t.samples_ms) == 4
+    # CPU use is that of the onnxruntime loop alone: the PyTorch steps' 1.2 s of sleep would
+    # bring it below 0.1 cores if they counted
+    assert r.main.cpu_cores_busy > 0.3 and r.main.cpu_percent_of_machine > 0
     assert t.speedup_p50 == pytest.approx(t.inference.p50 / r.main.stages["inference"].p50)
     assert t.max_score_diff < 1e-4  # same weights, same inputs
     assert t.gflops_by_flop_counter is not None and t.gflops_by_flop_counter > 0
