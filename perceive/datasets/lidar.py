@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from perceive.datasets.types import Frame, LaserCalibration, PointCloud, RangeImage, laser_id
-from perceive.errors import ConfigError, MissingComponentError
+from perceive.errors import ConfigError, DataError, MissingComponentError
 from perceive.geometry.range_image import pixels_to_vehicle
 from perceive.utils.buffers import carve
 
@@ -182,6 +182,30 @@ def _results(futures: Sequence[Future]) -> list[Any]:
     return [f.result() for f in futures]
 
 
+def _check_geometry(frame: Frame, ri: RangeImage, first: RangeImage | None) -> None:
+    """The calibration and the pose a range image is converted with must fit its shape;
+    otherwise a :class:`DataError` names the frame and the field (instead of a bare
+    ``ValueError`` deep in the geometry, or points made with the wrong beams)."""
+    h, w = ri.shape
+    what = f"{frame.source}: laser {ri.laser} return {ri.return_index}"
+    n = frame.lasers[ri.laser].beam_inclinations.size
+    if n and n != h:
+        raise DataError(
+            f"{what}: the calibration has {n} beam inclinations, the range image {h} rows",
+            field=f"lasers[{ri.laser}].beam_inclinations",
+        )
+    pose = ri.pixel_pose
+    if pose is None and first is not None:
+        pose = first.pixel_pose
+    if pose is not None and pose.shape[:2] != (h, w):
+        raise DataError(
+            f"{what}: range image {h} x {w} but the per-pixel pose is "
+            f"{pose.shape[0]} x {pose.shape[1]}"
+            + ("" if ri.pixel_pose is not None else " (return 2 uses return 1's)"),
+            field=f"range_images[{ri.laser}, 1].pixel_pose",
+        )
+
+
 def frame_point_cloud(
     frame: Frame,
     lasers: Sequence[str] | None = None,
@@ -252,6 +276,8 @@ def frame_point_cloud(
         decode_futures = [pool.submit(c) for c in decode_calls]
         image_futures = [pool.submit(c) for c in image_calls]
         decoded = dict(zip(needed, _results(decode_futures), strict=True))
+    for name, ret in keys:
+        _check_geometry(frame, decoded[(name, ret)][0], decoded.get((name, 1), (None,))[0])
     counts = [int(np.count_nonzero(decoded[k][1])) for k in keys]
     out = _allocate(sum(counts))
     starts = [0, *itertools.accumulate(counts)]

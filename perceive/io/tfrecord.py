@@ -8,6 +8,7 @@ A record is ``uint64 length`` (little-endian), ``uint32 masked_crc32c(length byt
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import struct
 import threading
@@ -149,7 +150,9 @@ class TFRecordFile:
     """Random access to the records of one TFRecord file.
 
     The offset index is built on opening (a header scan, no data read). Reading a
-    record checks its data CRC. Thread-safe: each read uses ``os.pread``.
+    record checks its data CRC. Thread-safe: each read uses ``os.pread``, and
+    :meth:`close` during reads in other threads lets them finish (the descriptor is
+    released by the last one); reads that start after it raise ``ValueError``.
 
     Args:
         path: the file.
@@ -165,22 +168,41 @@ class TFRecordFile:
         self.spans, self.errors = build_index(self.path, skip_corrupt=skip_corrupt)
         self._fd: int | None = os.open(self.path, os.O_RDONLY)
         self._lock = threading.Lock()
+        self._readers = 0
+        self._closed = False
 
     def __len__(self) -> int:
         return len(self.spans)
 
+    def record_index(self, index: int) -> int:
+        """``index`` as a record number in ``[0, len)``; negative ones count from the end."""
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise TypeError(
+                f"{self.path}: record index must be an integer, got {type(index).__name__}"
+            ) from None
+        n = len(self.spans)
+        if not -n <= i < n:
+            raise IndexError(f"{self.path}: record {index} out of range (file has {n})")
+        return i + n if i < 0 else i
+
     def read(self, index: int) -> bytes:
         """The data of record ``index`` (negative indices count from the end)."""
-        if index < 0:
-            index += len(self.spans)
-        if not 0 <= index < len(self.spans):
-            raise IndexError(
-                f"{self.path}: record {index} out of range (file has {len(self.spans)})"
-            )
-        if self._fd is None:
-            raise ValueError(f"{self.path}: file is closed")
+        index = self.record_index(index)
         span = self.spans[index]
-        blob = os.pread(self._fd, span.length + _FOOTER.size, span.data_offset)
+        with self._lock:
+            if self._closed or self._fd is None:
+                raise ValueError(f"{self.path}: file is closed")
+            fd = self._fd
+            self._readers += 1
+        try:
+            blob = os.pread(fd, span.length + _FOOTER.size, span.data_offset)
+        finally:
+            with self._lock:
+                self._readers -= 1
+                if self._closed and self._readers == 0:
+                    self._release()
         if len(blob) != span.length + _FOOTER.size:
             raise TruncatedRecordError(
                 "file shrank while reading",
@@ -206,12 +228,18 @@ class TFRecordFile:
         for i in range(len(self)):
             yield self.read(i)
 
+    def _release(self) -> None:
+        """Close the descriptor (the caller holds the lock)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def close(self) -> None:
-        """Release the file descriptor."""
+        """Release the file descriptor (once reads in progress in other threads end)."""
         with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            self._closed = True
+            if self._readers == 0:
+                self._release()
 
     def __enter__(self) -> TFRecordFile:
         return self
@@ -227,13 +255,14 @@ class TFRecordFile:
         # Picklable for DataLoader workers: reopen the descriptor on the other side.
         state = self.__dict__.copy()
         state["_fd"] = None
+        state["_readers"] = 0
         del state["_lock"]
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
-        self._fd = os.open(self.path, os.O_RDONLY)
+        self._fd = None if self._closed else os.open(self.path, os.O_RDONLY)
 
 
 def iter_records(path: str | Path, verify: bool = True) -> Iterator[tuple[int, int, bytes]]:

@@ -40,6 +40,10 @@ class LazyMapping(Mapping[K, V], Generic[K, V]):
         with self._lock:
             return self._cache.setdefault(key, value)
 
+    def __contains__(self, key: object) -> bool:
+        # Mapping's default would compute the value (and call a failing loader "absent")
+        return key in self._loaders
+
     def __iter__(self) -> Iterator[K]:
         return iter(self._loaders)
 

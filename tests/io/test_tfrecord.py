@@ -111,6 +111,39 @@ def test_read_after_close_fails(path: Path) -> None:
         f.read(0)
 
 
+def test_close_during_a_read_in_another_thread(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The descriptor outlives close() until the read in progress ends, so that read
+    cannot hit another file that reused the descriptor number; later reads fail."""
+    import os
+    import threading
+
+    import perceive.io.tfrecord as tfr
+
+    f = TFRecordFile(path)
+    fd = f._fd
+    entered, go = threading.Event(), threading.Event()
+    real_pread = os.pread
+
+    def slow_pread(*args):
+        entered.set()
+        go.wait(5)
+        return real_pread(*args)
+
+    monkeypatch.setattr(tfr.os, "pread", slow_pread)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(f.read(2)))
+    reader.start()
+    assert entered.wait(5)
+    f.close()
+    os.fstat(fd)  # still open: the reader holds it
+    with pytest.raises(ValueError, match="closed"):
+        f.read(0)
+    go.set()
+    reader.join(5)
+    assert got == [RECORDS[2]]
+    assert f._fd is None and f._readers == 0  # released by the last reader
+
+
 def _flip(path: Path, offset: int, mask: int = 0x01) -> None:
     data = bytearray(path.read_bytes())
     data[offset] ^= mask

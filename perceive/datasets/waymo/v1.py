@@ -323,8 +323,7 @@ class Segment:
         return self._file.read(index)
 
     def __getitem__(self, index: int) -> Frame:
-        if index < 0:
-            index += len(self)
+        index = self._file.record_index(index)
         data = self._file.read(index)
         offset = self._file.spans[index].offset
         source = f"{self.path}, record {index}, byte offset {offset}"
@@ -337,7 +336,8 @@ class Segment:
             except DataError as e:
                 if not self.skip_corrupt:
                     raise
-                self.skipped.append(e)
+                if all(s.record != e.record for s in self.skipped):  # once, not per pass
+                    self.skipped.append(e)
 
     def close(self) -> None:
         """Close the file."""

@@ -29,6 +29,7 @@ What v2 cannot say, and how this module reads it:
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -130,9 +131,11 @@ def is_v2_root(path: str | Path) -> bool:
 class _Component:
     """One component file of one segment: schema, lazy row-group index, column reads."""
 
-    def __init__(self, name: str, path: Path) -> None:
+    def __init__(self, name: str, path: Path, segment: str) -> None:
         self.name = name
         self.path = path
+        self.segment = segment
+        self._segment_checked = False
         self._file: Any = None
         self._pid = -1
         self._groups: dict[int, list[int]] | None = None
@@ -140,10 +143,14 @@ class _Component:
         self._table_columns: tuple[str, ...] = ()
 
     def __getstate__(self) -> dict:
-        return {"name": self.name, "path": self.path}
+        return {"name": self.name, "path": self.path, "segment": self.segment}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["name"], state["path"])  # type: ignore[misc]
+        self.__init__(state["name"], state["path"], state["segment"])  # type: ignore[misc]
+
+    def close(self) -> None:
+        """Drop the open parquet file and the cached tables (reopened on the next read)."""
+        self._file, self._table, self._table_columns = None, None, ()
 
     @property
     def file(self) -> Any:
@@ -156,7 +163,29 @@ class _Component:
                     f"cannot read parquet component {self.name}: {e}", path=self.path
                 ) from e
             self._pid = os.getpid()
+            if not self._segment_checked:
+                self._check_segment()
         return self._file
+
+    def _check_segment(self) -> None:
+        """Every row's ``key.segment_context_name`` must be this file's segment: a file of
+        another segment (or a mixed one) would otherwise lend its rows to our frames."""
+        self._segment_checked = True
+        if KEY_SEGMENT not in self._file.schema_arrow.names:
+            return
+        try:
+            col = self._file.read(columns=[KEY_SEGMENT]).column(0)
+        except Exception as e:
+            raise self._read_error(e) from e
+        values = col.to_pylist()
+        bad = next((i for i, v in enumerate(values) if v != self.segment), None)
+        if bad is not None:
+            raise DataError(
+                f"row of segment {values[bad]!r} in the file of segment {self.segment!r}",
+                path=self.path,
+                record=bad,
+                field=KEY_SEGMENT,
+            )
 
     @property
     def columns(self) -> list[str]:
@@ -181,10 +210,10 @@ class _Component:
         """(R,) int64 frame timestamp of every row (reads only that column)."""
         self.require(KEY_TIMESTAMP)
         try:
-            col = self.file.read(columns=[KEY_TIMESTAMP]).column(0)
+            table = self.file.read(columns=[KEY_TIMESTAMP])
         except Exception as e:
             raise self._read_error(e) from e
-        return np.asarray(col.to_numpy(), dtype=np.int64)
+        return _np(table, KEY_TIMESTAMP, np.int64, self)
 
     def row_groups_of(self, timestamp: int) -> list[int]:
         """Row groups holding rows of a frame."""
@@ -236,8 +265,47 @@ class _Component:
         )
 
 
-def _np(table: Any, column: str, dtype: Any) -> np.ndarray:
-    return np.asarray(table.column(column).to_numpy(zero_copy_only=False), dtype=dtype)
+def _np(
+    table: Any, column: str, dtype: Any, comp: _Component, frame: int | None = None
+) -> np.ndarray:
+    """A numeric column as an array of ``dtype``, checked: a column of another type (a
+    string, a float where an integer belongs) or a null raises :class:`DataError` naming
+    the file, the row (of the file, or of ``frame``'s rows when given) and the column."""
+    pa = _pa()[0]
+    col = table.column(column)
+    typ = col.type
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    integral = np.issubdtype(np.dtype(dtype), np.integer)
+    if not (pa.types.is_integer(typ) or (not integral and pa.types.is_floating(typ))):
+        raise DataError(
+            f"{_in_frame(frame)}column of type {col.type}, expected "
+            f"{'integers' if integral else 'numbers'}",
+            path=comp.path,
+            field=column,
+        )
+    if col.null_count:
+        row = next(i for i, v in enumerate(col.is_valid().to_pylist()) if not v)
+        raise DataError(
+            f"{_in_frame(frame)}null value" + (f" in the frame's row {row}" if frame else ""),
+            path=comp.path,
+            record=None if frame is not None else row,
+            field=column,
+        )
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=dtype)
+
+
+def _in_frame(frame: int | None) -> str:
+    return "" if frame is None else f"frame {frame} us: "
+
+
+def _unique_keys(names: list[str | None], comp: _Component, frame: int, field: str) -> None:
+    """One row per camera or laser in a frame: a repeat would silently replace the first."""
+    seen = set()
+    for n in names:
+        if n is not None and n in seen:
+            raise DataError(f"frame {frame} us: two rows for {n}", path=comp.path, field=field)
+        seen.add(n)
 
 
 def _list_row(table: Any, column: str, row: int) -> np.ndarray | None:
@@ -302,7 +370,7 @@ class V2Segment:
                     f"Waymo v2 segment {segment!r} ({split}) has no component {name!r}: "
                     f"expected {path}; pass components=... to read without it"
                 )
-            self.components[name] = _Component(name, path)
+            self.components[name] = _Component(name, path, segment)
         self._timestamps: np.ndarray | None = None
         self._calib: tuple[dict[str, CameraCalibration], dict[str, LaserCalibration]] | None = None
 
@@ -315,7 +383,18 @@ class V2Segment:
     def timestamps(self) -> np.ndarray:
         """(F,) int64 frame timestamps, ascending (from ``vehicle_pose``)."""
         if self._timestamps is None:
-            self._timestamps = np.unique(self.components["vehicle_pose"].timestamps())
+            comp = self.components["vehicle_pose"]
+            ts = comp.timestamps()
+            unique, counts = np.unique(ts, return_counts=True)
+            if unique.size != ts.size:  # one pose per frame
+                t = int(unique[np.argmax(counts > 1)])
+                raise DataError(
+                    f"frame {t} us has {int(counts.max())} vehicle poses; expected one per frame",
+                    path=comp.path,
+                    record=int(np.flatnonzero(ts == t)[1]),
+                    field=KEY_TIMESTAMP,
+                )
+            self._timestamps = unique
         return self._timestamps
 
     def __len__(self) -> int:
@@ -323,6 +402,17 @@ class V2Segment:
 
     def _has(self, name: str) -> bool:
         return name in self.components
+
+    def close(self) -> None:
+        """Release the open parquet files (they reopen if the segment is read again)."""
+        for comp in self.components.values():
+            comp.close()
+
+    def __enter__(self) -> V2Segment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- per-segment calibrations ------------------------------------------------------------
     def calibrations(self) -> tuple[dict[str, CameraCalibration], dict[str, LaserCalibration]]:
@@ -342,22 +432,30 @@ class V2Segment:
             rs = f"{_CC}.rolling_shutter_direction"
             t = comp.read_all([*cols, rs] if comp.has(rs) else cols)
             intr = np.stack(
-                [_np(t, f"{_CC}.intrinsic.{k}", np.float64) for k in _INTRINSIC], axis=1
+                [_np(t, f"{_CC}.intrinsic.{k}", np.float64, comp) for k in _INTRINSIC], axis=1
             )
-            names = _names(_np(t, KEY_CAMERA, np.int64), CAMERA_NAMES)
+            names = _names(_np(t, KEY_CAMERA, np.int64, comp), CAMERA_NAMES)
+            width = _np(t, f"{_CC}.width", np.int64, comp)
+            height = _np(t, f"{_CC}.height", np.int64, comp)
+            shutter = _np(t, rs, np.int64, comp) if rs in t.column_names else None
             for i, name in enumerate(names):
                 if name is None:
                     continue
+                if name in cameras:
+                    raise DataError(
+                        f"two calibrations of camera {name}",
+                        path=comp.path,
+                        record=i,
+                        field=KEY_CAMERA,
+                    )
                 ext = _extrinsic(t, f"{_CC}.extrinsic.transform", i, f"camera {name}", comp)
                 cameras[name] = CameraCalibration(
                     name=name,
                     intrinsic=intr[i],
                     extrinsic=ext,
-                    width=int(t.column(f"{_CC}.width")[i].as_py()),
-                    height=int(t.column(f"{_CC}.height")[i].as_py()),
-                    rolling_shutter_direction=int(t.column(rs)[i].as_py())
-                    if rs in t.column_names
-                    else 5,
+                    width=int(width[i]),
+                    height=int(height[i]),
+                    rolling_shutter_direction=5 if shutter is None else int(shutter[i]),
                 )
         lasers: dict[str, LaserCalibration] = {}
         if self._has("lidar_calibration"):
@@ -370,18 +468,27 @@ class V2Segment:
                 f"{_LC}.beam_inclination.max",
             ]
             t = comp.read_all([*cols, incl] if comp.has(incl) else cols)
-            names = _names(_np(t, KEY_LASER, np.int64), LASER_NAMES)
+            names = _names(_np(t, KEY_LASER, np.int64, comp), LASER_NAMES)
+            inc_min = _np(t, f"{_LC}.beam_inclination.min", np.float64, comp)
+            inc_max = _np(t, f"{_LC}.beam_inclination.max", np.float64, comp)
             for i, name in enumerate(names):
                 if name is None:
                     continue
+                if name in lasers:
+                    raise DataError(
+                        f"two calibrations of laser {name}",
+                        path=comp.path,
+                        record=i,
+                        field=KEY_LASER,
+                    )
                 ext = _extrinsic(t, f"{_LC}.extrinsic.transform", i, f"laser {name}", comp)
                 inc = _list_row(t, incl, i) if incl in t.column_names else None
                 lasers[name] = LaserCalibration(
                     name=name,
                     extrinsic=ext,
                     beam_inclinations=np.zeros(0) if inc is None else np.asarray(inc, np.float64),
-                    inclination_min=float(t.column(f"{_LC}.beam_inclination.min")[i].as_py()),
-                    inclination_max=float(t.column(f"{_LC}.beam_inclination.max")[i].as_py()),
+                    inclination_min=float(inc_min[i]),
+                    inclination_max=float(inc_max[i]),
                 )
         self._calib = (cameras, lasers)
         return self._calib
@@ -396,11 +503,17 @@ class V2Segment:
 
     def __getitem__(self, index: int) -> Frame:
         n = len(self)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise TypeError(
+                f"segment {self.segment!r}: frame index must be an integer, "
+                f"got {type(index).__name__}"
+            ) from None
+        if not -n <= i < n:
             raise IndexError(f"segment {self.segment!r}: frame {index} out of range ({n} frames)")
-        return self._frame(int(self.timestamps[index]), index)
+        i = i + n if i < 0 else i
+        return self._frame(int(self.timestamps[i]), i)
 
     def __iter__(self) -> Iterator[Frame]:
         for i in range(len(self)):
@@ -436,11 +549,25 @@ class V2Segment:
         # Images.
         image_bytes: dict[str, bytes] = {}
         if self._has("camera_image"):
-            t = self.components["camera_image"].read_frame(ts, [KEY_CAMERA, f"{_CI}.image"])
-            names = _names(_np(t, KEY_CAMERA, np.int64), CAMERA_NAMES)
+            comp = self.components["camera_image"]
+            t = comp.read_frame(ts, [KEY_CAMERA, f"{_CI}.image"])
+            names = _names(_np(t, KEY_CAMERA, np.int64, comp, ts), CAMERA_NAMES)
+            _unique_keys(names, comp, ts, KEY_CAMERA)
             col = t.column(f"{_CI}.image")
-            found = {n: col[i].as_py() for i, n in enumerate(names) if n is not None}
-            image_bytes = {n: found[n] for n in CAMERA_NAMES if found.get(n)}
+            found = {}
+            for i, n in enumerate(names):
+                if n is None:
+                    continue
+                data = col[i].as_py()
+                if not isinstance(data, bytes) or not data:
+                    got = "null" if data is None else f"{type(data).__name__} {data!r:.40}"
+                    raise DataError(
+                        f"frame {ts} us: camera {n} has no image bytes (got {got})",
+                        path=comp.path,
+                        field=f"{_CI}.image",
+                    )
+                found[n] = data
+            image_bytes = {n: found[n] for n in CAMERA_NAMES if n in found}
         # Boxes.
         boxes = self._lidar_boxes(ts) if self._has("lidar_box") else Boxes3D.empty()
         camera_boxes = self._boxes_2d(ts, "camera_box", _CB, KEY_CAMERA_OBJECT, image_bytes)
@@ -493,7 +620,7 @@ class V2Segment:
 
         def col(key: str, dtype: Any) -> np.ndarray | None:
             name = f.get(key) or present.get(key)
-            return None if name is None else _np(t, name, dtype)
+            return None if name is None else _np(t, name, dtype, comp, ts)
 
         def vec(*keys: str) -> np.ndarray | None:
             cols = [col(k, np.float64) for k in keys]
@@ -525,13 +652,13 @@ class V2Segment:
             f"{cls}.box.size.y",
         ]
         t = comp.read_frame(ts, [KEY_CAMERA, key_id, *cols, f"{cls}.type"])
-        names = _names(_np(t, KEY_CAMERA, np.int64), CAMERA_NAMES)
+        names = _names(_np(t, KEY_CAMERA, np.int64, comp, ts), CAMERA_NAMES)
         arr = (
-            np.stack([_np(t, c, np.float64) for c in cols], axis=1)
+            np.stack([_np(t, c, np.float64, comp, ts) for c in cols], axis=1)
             if t.num_rows
             else np.zeros((0, 4))
         )
-        types = _np(t, f"{cls}.type", np.int8)
+        types = _np(t, f"{cls}.type", np.int8, comp, ts)
         ids = t.column(key_id).to_pylist()
         out: dict[str, Boxes2D] = {}
         for cam in [n for n in CAMERA_NAMES if n in image_bytes or n in names]:
@@ -555,13 +682,31 @@ class V2Segment:
         self, ts: int, lasers: dict[str, LaserCalibration], source: str
     ) -> dict[tuple[str, int], Callable[[], RangeImage]]:
         lidar = self.components["lidar"]
+        for comp_name, prefix in (
+            ("lidar", _L),
+            ("lidar_camera_projection", _LCP),
+            ("lidar_pose", _LP),
+        ):
+            if not self._has(comp_name):
+                continue
+            comp = self.components[comp_name]
+            for r in (1, 2):  # a return's values without its shape (or the reverse) is damage
+                pair = [f"{prefix}.range_image_return{r}.{k}" for k in ("values", "shape")]
+                if comp.has(pair[0]) != comp.has(pair[1]):
+                    missing = pair[1] if comp.has(pair[0]) else pair[0]
+                    raise DataError(
+                        f"has {pair[0] if comp.has(pair[0]) else pair[1]} but no {missing}",
+                        path=comp.path,
+                        field=missing,
+                    )
         shape_cols = [
             f"{_L}.range_image_return{r}.shape"
             for r in (1, 2)
             if lidar.has(f"{_L}.range_image_return{r}.shape")
         ]
         t = lidar.read_frame(ts, [KEY_LASER, *shape_cols])
-        names = _names(_np(t, KEY_LASER, np.int64), LASER_NAMES)
+        names = _names(_np(t, KEY_LASER, np.int64, lidar, ts), LASER_NAMES)
+        _unique_keys(names, lidar, ts, KEY_LASER)
         memo: dict[str, Any] = {}
 
         def table(comp_name: str, prefix: str) -> Any:
@@ -589,18 +734,24 @@ class V2Segment:
             )
             if vcol not in tab.column_names:
                 return None
-            rows = [
-                i
-                for i, n in enumerate(_names(_np(tab, KEY_LASER, np.int64), LASER_NAMES))
-                if n == laser
-            ]
+            comp = self.components[comp_name]
+            laser_names = _names(_np(tab, KEY_LASER, np.int64, comp, ts), LASER_NAMES)
+            _unique_keys(laser_names, comp, ts, KEY_LASER)
+            rows = [i for i, n in enumerate(laser_names) if n == laser]
             if not rows:
                 return None
             vals, shape = _list_row(tab, vcol, rows[0]), _list_row(tab, scol, rows[0])
+            if (vals is None) != (shape is None):
+                raise DataError(
+                    f"frame {ts} us: laser {laser} return {ret} has "
+                    f"{'a shape but no values' if vals is None else 'values but no shape'}",
+                    path=comp.path,
+                    field=vcol if vals is None else scol,
+                )
             if vals is None or shape is None:
                 return None
             shape = tuple(int(s) for s in shape)
-            path = self.components[comp_name].path
+            path = comp.path
             if len(shape) != 3 or shape[2] != channels or int(np.prod(shape)) != vals.size:
                 raise DataError(
                     f"laser {laser} return {ret}: {vals.size} values do not fit shape {shape} "
@@ -612,8 +763,12 @@ class V2Segment:
 
         def load(laser: str, ret: int) -> RangeImage:
             values = matrix("lidar", _L, laser, ret, 4, np.float32)
-            if values is None:  # pragma: no cover - keys come from the same table
-                raise MissingComponentError(f"{source}: no range image for {laser} return {ret}")
+            if values is None:  # the shape was there when the frame was listed
+                raise DataError(
+                    f"frame {ts} us: laser {laser} return {ret} lost its range image",
+                    path=lidar.path,
+                    field=f"{_L}.range_image_return{ret}.values",
+                )
             cp = (
                 matrix("lidar_camera_projection", _LCP, laser, ret, 6, np.int32)
                 if self._has("lidar_camera_projection")

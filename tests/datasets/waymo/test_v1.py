@@ -476,3 +476,69 @@ def test_parse_frame_type_errors() -> None:
         waymo.parse_frame(12345)
     with pytest.raises(NotAFrameError, match="<frame>"):
         waymo.parse_frame(b"\xff\xff")
+
+
+def test_out_of_range_and_non_integer_indices(segment_path: Path) -> None:
+    seg = waymo.open(segment_path)
+    n = len(seg)
+    assert seg[-1].timestamp_us == seg[n - 1].timestamp_us
+    assert seg[-n].timestamp_us == seg[0].timestamp_us
+    for bad in (n, -n - 1, -2 * n):  # once wrapped, never twice
+        with pytest.raises(IndexError, match=f"record {bad} out of range"):
+            seg[bad]
+    with pytest.raises(TypeError, match="must be an integer"):
+        seg[0.0]
+    assert seg[np.int64(1)].timestamp_us == seg[1].timestamp_us
+
+
+def test_skipped_records_are_listed_once(tmp_path: Path, segment_path: Path) -> None:
+    data = bytearray(segment_path.read_bytes())
+    data[12 + 100] ^= 0xFF  # record 0's data CRC fails
+    p = tmp_path / "crc0.tfrecord"
+    p.write_bytes(bytes(data))
+    seg = waymo.open(p, skip_corrupt=True)
+    for _ in range(3):
+        assert len(list(seg)) == len(seg) - 1
+    assert [e.record for e in seg.skipped] == [0]
+
+
+def test_membership_does_not_decode(segment_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import perceive.datasets.waymo.v1 as v1
+
+    calls = []
+    real = v1._decode_range_image
+    monkeypatch.setattr(v1, "_decode_range_image", lambda *a: calls.append(a[1:3]) or real(*a))
+    frame = waymo.open(segment_path)[0]
+    assert ("TOP", 1) in frame.range_images and ("REAR", 3) not in frame.range_images
+    assert "FRONT" in frame.images
+    assert calls == []
+
+
+def test_calibration_that_does_not_fit_the_range_image(tmp_path: Path) -> None:
+    def few_beams(m):
+        top = next(c for c in m.context.laser_calibrations if c.name == 1)
+        del top.beam_inclinations[2:]
+
+    p, _ = _write_modified(tmp_path, few_beams)
+    frame = waymo.open(p)[1]
+    with pytest.raises(DataError, match="2 beam inclinations, the range image 4 rows") as e:
+        frame.point_cloud()
+    assert str(p) in str(e.value) and "record 1" in str(e.value)
+    assert e.value.field == "lasers[TOP].beam_inclinations"
+    frame.point_cloud(lasers=["FRONT"])  # the other lasers are fine
+
+
+def test_second_return_of_another_shape_than_the_pose(tmp_path: Path) -> None:
+    def narrow_second_return(m):
+        top = next(laser for laser in m.lasers if laser.name == 1)
+        ri = top.ri_return2
+        ri.range_image_compressed = zlib.compress(
+            encode_matrix_float(np.ones((4, 4, 4), np.float32))
+        )
+        ri.camera_projection_compressed = b""
+
+    p, _ = _write_modified(tmp_path, narrow_second_return)
+    frame = waymo.open(p)[1]
+    frame.point_cloud(returns=(1,))
+    with pytest.raises(DataError, match=r"range image 4 x 4 but the per-pixel pose is 4 x 8"):
+        frame.point_cloud()

@@ -261,3 +261,111 @@ def test_extrinsic_of_wrong_size_is_named(
         waymo.open_v2(copy, SEGMENT)[0].cameras  # noqa: B018
         waymo.open_v2(copy, SEGMENT)[0].lasers  # noqa: B018
     assert component in str(err.value) and column in str(err.value)
+
+
+def _edit(root: Path, tmp_path: Path, component: str, edit) -> Path:
+    """A copy of ``root`` whose ``component`` file is rewritten as ``edit(table)``."""
+    import shutil
+
+    copy = tmp_path / "root"
+    shutil.copytree(root, copy)
+    path = copy / "training" / component / f"{SEGMENT}.parquet"
+    pq.write_table(edit(pq.read_table(path)), path)
+    return copy
+
+
+def _set(t: pa.Table, column: str, values: pa.Array) -> pa.Table:
+    return t.set_column(t.schema.get_field_index(column), column, values)
+
+
+def _nulls(t: pa.Table, column: str) -> pa.Table:
+    return _set(t, column, pa.nulls(t.num_rows, type=t.schema.field(column).type))
+
+
+@pytest.mark.parametrize(
+    ("component", "column"),
+    [
+        ("lidar_box", "[LiDARBoxComponent].type"),
+        ("lidar_box", "[LiDARBoxComponent].box.center.x"),
+        ("camera_calibration", "[CameraCalibrationComponent].intrinsic.f_u"),
+        ("camera_calibration", "[CameraCalibrationComponent].width"),
+        ("lidar_calibration", "[LiDARCalibrationComponent].beam_inclination.min"),
+        ("projected_lidar_box", "key.camera_name"),
+        ("lidar", "key.laser_name"),
+        ("camera_image", "[CameraImageComponent].image"),
+    ],
+)
+def test_nulls_are_named_not_read_as_zero(
+    written: tuple[Path, Path], tmp_path: Path, component: str, column: str
+) -> None:
+    copy = _edit(written[1], tmp_path, component, lambda t: _nulls(t, column))
+    with pytest.raises(DataError) as e:
+        waymo.open_v2(copy, SEGMENT)[0]
+    assert e.value.field == column and f"{component}/{SEGMENT}.parquet" in e.value.path
+    assert "null" in str(e.value)
+
+
+def test_wrong_column_types_are_named(written: tuple[Path, Path], tmp_path: Path) -> None:
+    col = "key.frame_timestamp_micros"
+    copy = _edit(
+        written[1], tmp_path, "vehicle_pose", lambda t: _set(t, col, t[col].cast(pa.string()))
+    )
+    with pytest.raises(DataError, match="column of type string, expected integers") as e:
+        len(waymo.open_v2(copy, SEGMENT))
+    assert e.value.field == col
+    col = "[LiDARBoxComponent].type"
+    copy = _edit(
+        written[1], tmp_path / "2", "lidar_box", lambda t: _set(t, col, t[col].cast(pa.float32()))
+    )
+    with pytest.raises(DataError, match="column of type float, expected integers"):
+        waymo.open_v2(copy, SEGMENT)[0]
+
+
+def test_rows_of_another_segment_are_refused(written: tuple[Path, Path], tmp_path: Path) -> None:
+    col = "key.segment_context_name"
+    copy = _edit(
+        written[1], tmp_path, "lidar_box", lambda t: _set(t, col, pa.array(["other"] * t.num_rows))
+    )
+    with pytest.raises(DataError, match="row of segment 'other' in the file of segment") as e:
+        waymo.open_v2(copy, SEGMENT)[0]
+    assert e.value.field == col and e.value.record == 0
+
+
+def test_repeated_keys_are_refused(written: tuple[Path, Path], tmp_path: Path) -> None:
+    copy = _edit(
+        written[1], tmp_path, "vehicle_pose", lambda t: pa.concat_tables([t, t.slice(1, 1)])
+    )
+    with pytest.raises(DataError, match="2 vehicle poses; expected one per frame") as e:
+        len(waymo.open_v2(copy, SEGMENT))
+    assert e.value.record == 3
+    copy = _edit(
+        written[1], tmp_path / "2", "camera_image", lambda t: pa.concat_tables([t, t.slice(0, 1)])
+    )
+    with pytest.raises(DataError, match="two rows for"):
+        waymo.open_v2(copy, SEGMENT)[0]
+
+
+def test_range_image_columns_come_in_pairs(written: tuple[Path, Path], tmp_path: Path) -> None:
+    values = "[LiDARComponent].range_image_return1.values"
+    copy = _edit(written[1], tmp_path, "lidar", lambda t: t.drop_columns([values]))
+    with pytest.raises(DataError, match="but no") as e:
+        waymo.open_v2(copy, SEGMENT)[0]
+    assert e.value.field == values
+    # the values of one laser null, its shape still there: an error, not a dropped return
+    copy = _edit(written[1], tmp_path / "2", "lidar", lambda t: _nulls(t, values))
+    frame = waymo.open_v2(copy, SEGMENT)[0]
+    assert ("TOP", 1) in frame.range_images
+    with pytest.raises(DataError, match="a shape but no values"):
+        frame.point_cloud()
+
+
+def test_indices_and_context_manager(written: tuple[Path, Path]) -> None:
+    with waymo.open_v2(written[1], SEGMENT) as seg:
+        n = len(seg)
+        assert seg[-n].timestamp_us == seg[0].timestamp_us
+        for bad in (n, -n - 1):
+            with pytest.raises(IndexError, match=f"frame {bad} out of range"):
+                seg[bad]
+        with pytest.raises(TypeError, match="must be an integer"):
+            seg[1.0]
+    assert seg[0].timestamp_us == seg[-n].timestamp_us  # reopens after close
