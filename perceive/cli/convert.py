@@ -2,7 +2,8 @@
 
 SRC is a v1 ``.tfrecord`` file, a folder of them, a glob (quote it), or a Waymo v2
 dataset root. The run is resumable: run the same command again after an interruption
-and it finishes the job, skipping what is done.
+and it finishes the job, skipping what is done. The exit status is 1 when a segment
+failed as a whole (the summary lists it; the others are converted).
 """
 
 from __future__ import annotations
@@ -47,4 +48,4 @@ def run(args: argparse.Namespace) -> int:
         progress_bar=not args.quiet,
     )
     print(summary.format_text())
-    return 0
+    return 1 if summary.failed else 0  # failed segments: a script must not read it as success

@@ -448,8 +448,10 @@ class CacheWriter:
 
     def finalize(self, manifests: Sequence[dict]) -> None:
         """Write ``index.json``: every segment and its frames, in source order."""
+        from perceive.convert.runner import manifest_order
+
         segments: dict[str, dict[str, Any]] = {}
-        for m in sorted(manifests, key=lambda m: (m["job"]["segment_index"], m["job"]["start"])):
+        for m in sorted(manifests, key=manifest_order):
             job = m["job"]
             seg = segments.setdefault(
                 job["key"],

@@ -69,6 +69,12 @@ def frame_id(split: str, segment_index: int, frame_index: int) -> str:
     """The KITTI id of a frame, e.g. ``"0012034"``."""
     if split not in SPLIT_DIGIT:
         raise DataError(f"unknown split {split!r}; splits are {list(SPLIT_DIGIT)}")
+    if not 0 <= segment_index < 1000:
+        raise DataError(
+            f"segment number {segment_index} of split {split} does not fit the 3-digit KITTI "
+            "id (at most 1000 segments per split)",
+            field="segment",
+        )
     if frame_index >= 1000:
         raise DataError(
             f"frame index {frame_index} does not fit the 3-digit KITTI id", field="frame"

@@ -25,7 +25,7 @@ import numpy as np
 from perceive.convert.cache import safe_name
 from perceive.datasets.types import Frame
 from perceive.errors import ConfigError, DataError
-from perceive.io.atomic import atomic_write_text
+from perceive.io.atomic import atomic_write_text, default_file_mode
 
 if TYPE_CHECKING:
     from perceive.convert.runner import FrameStats, SegmentJob
@@ -60,6 +60,7 @@ def write_point_cloud(path: str | Path, points: np.ndarray) -> None:
     )
     os.close(fd)
     try:
+        os.chmod(tmp, default_file_mode())  # mkstemp makes it private; other outputs are not
         if not o3d.t.io.write_point_cloud(tmp, pc, write_ascii=False, compressed=False):
             raise DataError("Open3D could not write the point cloud", path=path)
         os.replace(tmp, path)
@@ -140,8 +141,10 @@ class PointCloudWriter:
 
     def finalize(self, manifests: Sequence[dict]) -> None:
         """Write ``index.json``: per segment, its frame files and timestamps."""
+        from perceive.convert.runner import manifest_order
+
         segs: dict[str, dict[str, Any]] = {}
-        for m in sorted(manifests, key=lambda m: (m["job"]["segment_index"], m["job"]["start"])):
+        for m in sorted(manifests, key=manifest_order):
             key = m["job"]["key"]
             s = segs.setdefault(key, {"key": key, "segment": m["segment"], "frames": []})
             s["segment"] = s["segment"] or m["segment"]

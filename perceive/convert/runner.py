@@ -133,17 +133,29 @@ class SegmentJob:
         return f"{self.key}.{self.start:06d}-{stop}.json"
 
     def source_signature(self) -> dict[str, int]:
-        """Size and modification time of the source (a changed source is converted again)."""
-        p = (
-            Path(self.path)
-            if self.kind == "v1"
-            else Path(self.path) / self.split / "lidar" / f"{self.segment}.parquet"
-        )
-        try:
-            st = p.stat()
-        except OSError:
+        """Size and modification time of the source: the v1 file, or every component file of
+        the v2 segment (total size, latest time). A changed source is converted again."""
+        if self.kind == "v1":
+            paths = [Path(self.path)]
+        else:
+            paths = sorted(Path(self.path, self.split).glob(f"*/{self.segment}.parquet"))
+        stats = []
+        for p in paths:
+            with contextlib.suppress(OSError):
+                stats.append(p.stat())
+        if not stats:
             return {}
-        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        return {
+            "size": sum(st.st_size for st in stats),
+            "mtime_ns": max(st.st_mtime_ns for st in stats),
+        }
+
+    def holds(self, record: int | None) -> bool:
+        """Whether a record index falls in this job's frame range (None: the job that
+        starts the segment takes errors without a record)."""
+        if record is None:
+            return self.start == 0
+        return self.start <= record and (self.stop is None or record < self.stop)
 
 
 @dataclass(frozen=True)
@@ -259,7 +271,13 @@ class _Reader:
             from perceive.datasets import waymo
 
             self.seg = waymo.open(job.path, skip_corrupt=not strict)
-            self.skipped += [SkippedRecord(job.key, e.record, str(e)) for e in self.seg.skipped]
+            # errors found on opening belong to the frame range holding their record (a
+            # segment split over workers must count each once)
+            self.skipped += [
+                SkippedRecord(job.key, e.record, str(e))
+                for e in self.seg.skipped
+                if job.holds(e.record)
+            ]
         elif job.kind == "v2":
             from perceive.datasets.waymo.v2 import open_v2
 
@@ -279,9 +297,36 @@ class _Reader:
             close()
 
 
+def manifest_order(manifest: dict) -> tuple[int, int, int]:
+    """Sort key of job manifests: split (training, validation, testing), segment, frame."""
+    job = manifest["job"]
+    splits = ("training", "validation", "testing")
+    split = splits.index(job["split"]) if job["split"] in splits else len(splits)
+    return split, job["segment_index"], job["start"]
+
+
 def manifest_path(out: str | Path, job: SegmentJob) -> Path:
     """Where a job's manifest lives."""
     return Path(out) / MANIFEST_DIR / job.manifest_name
+
+
+def _started_path(out: str | Path, job: SegmentJob) -> Path:
+    """The note a job writes when it starts: the signature of the source it converts."""
+    return Path(out) / MANIFEST_DIR / f"{job.manifest_name}.started"
+
+
+def _source_changed(out: str | Path, job: SegmentJob) -> bool:
+    """Whether frames already in ``out`` for this job came from another version of its
+    source (its manifest or its start note records another signature)."""
+    now = job.source_signature()
+    for p in (manifest_path(out, job), _started_path(out, job)):
+        try:
+            recorded = json.loads(p.read_text()).get("source")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            continue
+        if recorded is not None and recorded != now:
+            return True
+    return False
 
 
 def load_manifest(out: str | Path, job: SegmentJob) -> dict | None:
@@ -346,6 +391,11 @@ def convert_segment(
             from_manifest=True,
         )
     writer = make_writer(spec.fmt, spec.out)
+    # Frames on disk from another version of the source are converted again, not kept.
+    redo = _source_changed(spec.out, job)
+    started = _started_path(spec.out, job)
+    started.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(started, json.dumps({"source": job.source_signature()}) + "\n")
     try:
         reader = _Reader(job, spec.strict)
     except (PerceiveError, OSError) as e:
@@ -361,14 +411,14 @@ def convert_segment(
     try:
         stop = len(reader) if job.stop is None else min(job.stop, len(reader))
         for i in range(job.start, stop):
-            stats = writer.frame_done(job, i)
+            stats = None if redo else writer.frame_done(job, i)
             if stats is not None:
                 resumed += 1
             else:
                 try:
                     frame = reader[i]
                     stats = writer.write_frame(job, i, frame)
-                except DataError as e:
+                except PerceiveError as e:  # bad data, or a component the frame needs
                     if spec.strict:
                         raise
                     skipped.append(SkippedRecord(job.key, i, str(e)))
@@ -434,20 +484,22 @@ def plan_jobs(
     jobs: list[SegmentJob] = []
     if len(items) == 1 and v2.is_v2_root(items[0]):
         root = str(Path(items[0]).resolve())
-        n = 0
-        for s in v2.SPLITS:
+        for s in v2.SPLITS:  # segments are numbered within their split (as KITTI ids are)
             if (Path(root) / s / "vehicle_pose").is_dir():
-                for seg in v2.list_segments(root, s):
+                for n, seg in enumerate(v2.list_segments(root, s)):
                     jobs.append(SegmentJob("v2", root, safe_name(seg), n, s, seg))
-                    n += 1
     else:
         files = _v1_files([str(i) for i in items])
-        keys: dict[str, int] = {}
+        keys: set[str] = set()
         for n, f in enumerate(files):
             key = safe_name(f.stem)
             if key in keys:  # same stem in two folders
                 key = safe_name(f"{f.parent.name}_{f.stem}")
-            keys[key] = n
+            k = 2
+            while key in keys:  # and again: number it
+                key = safe_name(f"{f.parent.name}_{f.stem}_{k}")
+                k += 1
+            keys.add(key)
             jobs.append(SegmentJob("v1", str(f), key, n, split))
     if not jobs:
         raise FileNotFoundError(f"no Waymo segments found in {items}")
@@ -583,10 +635,16 @@ def _init_worker(q: mp.Queue) -> None:
     _QUEUE = q
 
 
-def _run_job(job: SegmentJob, spec: ConvertSpec) -> SegmentResult:
+def _run_job(
+    job: SegmentJob, spec: ConvertSpec, progress: Callable[[int], None] | None = None
+) -> SegmentResult:
+    """:func:`convert_segment` as the driver runs it, in a worker or in this process: in
+    non-strict mode an unexpected error fails the job, not the run."""
     q = _QUEUE
+    if progress is None and q is not None:
+        progress = q.put
     try:
-        return convert_segment(job, spec, progress=(lambda n: q.put(n)) if q is not None else None)
+        return convert_segment(job, spec, progress=progress)
     except DataError:
         raise
     except Exception as e:
@@ -648,7 +706,7 @@ def run_conversion(
     try:
         if workers == 1:
             for job in jobs:
-                summary.add(convert_segment(job, spec, progress=step))
+                summary.add(_run_job(job, spec, progress=step))
         else:
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
             q: mp.Queue = ctx.Queue()

@@ -24,6 +24,11 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def default_file_mode() -> int:
+    """The mode ``open()`` gives a new file (0o666 less the umask); ``mkstemp`` gives 0o600."""
+    return 0o666 & ~_UMASK
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success rename it onto ``path``.

@@ -60,3 +60,21 @@ def test_convert_command_errors(
     assert "refusing" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["convert", str(v1_file), "--to", "png", "--out", str(tmp_path / "p")])
+
+
+def test_convert_command_fails_when_a_segment_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from perceive.datasets.waymo.v2 import write_v2_segment
+
+    for s in ("a", "b"):
+        frames = [make_frame(i, top_shape=(4, 32), side_shape=(2, 8)) for i in range(2)]
+        write_v2_segment(tmp_path / "v2", frames, segment=s)
+    (tmp_path / "v2" / "training" / "lidar" / "a.parquet").unlink()  # segment a cannot open
+    out = tmp_path / "cache"
+    assert (
+        main(["convert", str(tmp_path / "v2"), "--to", "cache", "--out", str(out), "--quiet"]) == 1
+    )
+    text = capsys.readouterr().out
+    assert "failed segments 1" in text and "FAILED a" in text
+    assert len(CacheReader(out)) == 2  # segment b was converted

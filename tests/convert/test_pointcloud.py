@@ -32,3 +32,12 @@ def test_convert_to_point_clouds(sources: dict[str, Path], tmp_path: Path, fmt: 
     got = read_point_cloud(tmp_path / fmt / f["file"])
     np.testing.assert_array_equal(got, segment_frames(1)[0].point_cloud().features())
     assert s.points == sum(fr["num_points"] for seg in index["segments"] for fr in seg["frames"])
+
+
+def test_point_cloud_files_get_the_usual_mode(tmp_path: Path) -> None:
+    from perceive.io.atomic import default_file_mode
+
+    pts = np.random.default_rng(0).normal(size=(10, 5)).astype(np.float32)
+    for fmt in ("pcd", "ply"):
+        write_point_cloud(tmp_path / f"c.{fmt}", pts)
+        assert (tmp_path / f"c.{fmt}").stat().st_mode & 0o777 == default_file_mode()

@@ -27,8 +27,8 @@ from perceive.errors import DataError
 from .conftest import FRAMES, SEGMENTS, tree
 
 
-class SimulatedKillError(Exception):
-    pass
+class SimulatedKillError(BaseException):
+    """Stands for SIGKILL: no handler of the driver may turn it into a failed job."""
 
 
 def _interrupt_after(k: int):
@@ -188,3 +188,92 @@ def test_jobs_run_by_any_executor(
     assert sum(len(r.frames) for r in results) == SEGMENTS * FRAMES
     finalize(spec, jobs)
     assert tree(out) == reference["cache"]
+
+
+def _write_v1(path: Path, segment: int, frames: int = FRAMES) -> None:
+    from perceive.datasets.waymo.v1_writer import write_segment
+
+    from .conftest import segment_frames
+
+    write_segment(path, segment_frames(segment, frames))
+
+
+@pytest.mark.parametrize("interrupted", [False, True], ids=["finished", "interrupted"])
+def test_a_changed_source_is_converted_again(tmp_path: Path, interrupted: bool) -> None:
+    src = tmp_path / "src" / "x.tfrecord"
+    src.parent.mkdir()
+    _write_v1(src, 0)
+    out = tmp_path / "out"
+    if interrupted:
+        with pytest.raises(SimulatedKillError):
+            run_conversion(
+                src.parent, "cache", out, progress_bar=False, on_frame=_interrupt_after(2)
+            )
+    else:
+        run_conversion(src.parent, "cache", out, progress_bar=False)
+    _write_v1(src, 5)  # the same file name, other frames
+    s = run_conversion(src.parent, "cache", out, progress_bar=False)
+    assert (s.converted, s.resumed) == (FRAMES, 0)
+    assert {f.segment for f in CacheReader(out)} == {"seg5"}
+    s = run_conversion(src.parent, "cache", out, progress_bar=False)  # unchanged now: resumed
+    assert (s.converted, s.resumed) == (0, FRAMES)
+
+
+def test_a_frame_error_other_than_bad_data_skips_in_one_process_too(
+    sources: dict[str, Path], tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "v2"
+    shutil.copytree(sources["v2"], root)
+    path = root / "training" / "lidar_box" / "seg0.parquet"
+    pq.write_table(pq.read_table(path).drop_columns(["[LiDARBoxComponent].box.heading"]), path)
+    results = [
+        run_conversion(root, "cache", tmp_path / f"o{w}", workers=w, progress_bar=False)
+        for w in (1, 2)
+    ]
+    for s in results:
+        assert s.frames == (SEGMENTS - 1) * FRAMES
+        assert {(x.key, x.record) for x in s.skipped} == {("seg0", i) for i in range(FRAMES)}
+        assert all("box.heading" in x.reason for x in s.skipped)
+
+
+def test_open_time_errors_are_counted_once_over_frame_ranges(
+    sources: dict[str, Path], tmp_path: Path
+) -> None:
+    trunc, _ = _corrupt_copy(sources["v1"], tmp_path / "src")
+    for workers in (1, 3):
+        s = run_conversion(
+            str(trunc), "cache", tmp_path / f"o{workers}", workers=workers, progress_bar=False
+        )
+        assert [(x.key, x.record) for x in s.skipped] == [("seg0", FRAMES - 1)]
+        assert s.frames == FRAMES - 1
+
+
+def test_keys_stay_unique_when_stems_and_folders_repeat(tmp_path: Path) -> None:
+    for rel in ("a/x.tfrecord", "p/b_x.tfrecord", "q/b/x.tfrecord", "r/b/x.tfrecord"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        _write_v1(tmp_path / rel, 0, frames=1)
+    keys = [j.key for j in plan_jobs(str(tmp_path))]
+    assert len(set(keys)) == 4, keys
+    s = run_conversion(tmp_path, "cache", tmp_path.parent / "o", progress_bar=False)
+    assert s.frames == 4 and not s.failed
+
+
+def test_v2_segments_are_numbered_within_their_split(
+    sources: dict[str, Path], tmp_path: Path
+) -> None:
+    from perceive.convert.kitti import frame_id
+
+    root = tmp_path / "v2"
+    shutil.copytree(sources["v2"], root)
+    for comp in (root / "training").iterdir():  # seg1 moves to the validation split
+        (root / "validation" / comp.name).mkdir(parents=True)
+        (comp / "seg1.parquet").rename(root / "validation" / comp.name / "seg1.parquet")
+    jobs = plan_jobs(str(root))
+    assert [(j.split, j.segment_index) for j in jobs] == [("training", 0), ("validation", 0)]
+    run_conversion(root, "kitti", tmp_path / "k", progress_bar=False)
+    val = (tmp_path / "k" / "ImageSets" / "val.txt").read_text().split()
+    assert val == [f"1000{i:03d}" for i in range(FRAMES)]
+    with pytest.raises(DataError, match="3-digit"):
+        frame_id("testing", 1000, 0)
