@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from perceive.errors import ConfigError
+from perceive.io.atomic import check_output_file
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -189,6 +190,9 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no such checkpoint: {args.compare_torch}")
     if args.plot is not None and args.plot.suffix.lower() != ".png":
         raise ConfigError(f"--plot writes a PNG: give a .png path, got {args.plot}")
+    for flag, out in (("--json", args.json), ("--plot", args.plot)):
+        if out is not None:
+            check_output_file(out, flag)
     if args.small and args.data is not None:
         raise ConfigError("--small applies to generated frames, not to --data")
     cfg = BenchConfig(

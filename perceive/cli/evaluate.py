@@ -24,6 +24,7 @@ from pathlib import Path
 
 from perceive.errors import ConfigError, MissingFileError, PerceiveError
 from perceive.evaluation.detections import FrameDetections
+from perceive.io.atomic import check_output_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +85,14 @@ def _check_args(args: argparse.Namespace) -> str:
     raise ConfigError("nothing to evaluate: give --pred and --gt, or --checkpoint and --data")
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Outputs that cannot be written are refused before the evaluation, not after it."""
+    for flag in ("json", "plot", "save_pred", "save_gt"):
+        out = getattr(args, flag, None)
+        if out is not None:
+            check_output_file(out, "--" + flag.replace("_", "-"))
+
+
 def _as_frames(value: object, what: str) -> list[FrameDetections]:
     frames = list(value)  # type: ignore[call-overload]
     for f in frames:
@@ -135,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
     from perceive.io.atomic import atomic_write_text
 
     mode = _check_args(args)
+    _check_outputs(args)
     if mode == "files":
         predictions = read_objects(args.pred)
         ground_truth = read_objects(args.gt)

@@ -10,6 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
+#: Largest box difference (metres) and score difference --parity accepts (those of the tests).
+PARITY_BOX_M = 1e-3
+PARITY_SCORE = 1e-5
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``perceive export``."""
@@ -42,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export, then check parity on generated frames."""
     from perceive.deploy.export import check_parity, export_onnx, parity_inputs
-    from perceive.errors import DataError
+    from perceive.errors import ConfigError, DataError
+    from perceive.io.atomic import check_output_file
     from perceive.training.checkpoint import detector_from_checkpoint, load_checkpoint
 
     extra = None
@@ -51,6 +56,14 @@ def run(args: argparse.Namespace) -> int:
             extra = json.loads(Path(args.provenance).read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise DataError(f"cannot read provenance JSON: {e}", path=args.provenance) from None
+        if not isinstance(extra, dict):
+            raise DataError(
+                f"provenance must be a JSON object, got {type(extra).__name__}",
+                path=args.provenance,
+            )
+    if args.parity < 0:
+        raise ConfigError(f"--parity must be >= 0, got {args.parity}")
+    check_output_file(args.out, "--out")
     ckpt = load_checkpoint(args.checkpoint)
     result = export_onnx(
         args.checkpoint, args.out, provenance=extra, opset=args.opset, verbose=args.verbose
@@ -63,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.parity > 0:
         model = detector_from_checkpoint(ckpt)
         worst_box = worst_score = 0.0
+        ok = True
         for res in check_parity(
             model, result.onnx_path, parity_inputs(model.config, count=args.parity)
         ):
@@ -75,7 +89,12 @@ def run(args: argparse.Namespace) -> int:
                 max(worst_box, res.max_box_diff),
                 max(worst_score, res.max_score_diff),
             )
-            if not res.labels_match:
-                return 1
+            ok = ok and res.within(box_atol=PARITY_BOX_M, score_atol=PARITY_SCORE)
         print(f"parity: worst box diff {worst_box:.2e} m, worst score diff {worst_score:.2e}")
+        if not ok:
+            print(
+                "parity FAILED: labels must match, boxes within "
+                f"{PARITY_BOX_M:g} m, scores within {PARITY_SCORE:g}"
+            )
+            return 1
     return 0

@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PerceiveError as e:
         print(f"perceive {args.command}: error: {e}", file=sys.stderr)
         return 1
-    except FileNotFoundError as e:
+    except OSError as e:  # a path that cannot be read or written: one line, no traceback
         print(f"perceive {args.command}: error: {e}", file=sys.stderr)
         return 1
 

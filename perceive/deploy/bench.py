@@ -853,6 +853,42 @@ def _torch_model(checkpoint: str, device: str = "cpu") -> Any:
     return detector_from_checkpoint(checkpoint).to(device)
 
 
+def check_same_model(model: Any, info: Any, checkpoint: str) -> None:
+    """Refuse a ``--compare-torch`` checkpoint that is another model than the ONNX file (a
+    ratio of two different models' latencies means nothing).
+
+    Args:
+        model: the checkpoint's detector (its ``config`` is compared).
+        info: the ONNX model's :class:`~perceive.deploy.runner.ModelInfo`.
+        checkpoint: the checkpoint's path, for the message.
+
+    Raises:
+        ConfigError: naming every declared property that differs.
+    """
+    config = model.config
+    pairs = {
+        "variant": (config.variant, info.variant),
+        "class_names": (tuple(config.class_names), tuple(info.class_names)),
+        "cameras": (tuple(config.camera.cameras), tuple(info.cameras)),
+        "image_size": (tuple(config.camera.image_size), tuple(info.image_size)),
+        "point_features": (tuple(config.pillars.point_features), tuple(info.point_features)),
+        "max_points": (int(config.pillars.max_points), int(info.max_points)),
+        "point_cloud_range": (
+            tuple(float(v) for v in config.grid.point_cloud_range),
+            tuple(float(v) for v in info.point_range),
+        ),
+    }
+    diff = [f"{k} {a!r} (checkpoint) vs {b!r} (ONNX)" for k, (a, b) in pairs.items() if a != b]
+    if diff:
+        raise ConfigError(
+            f"--compare-torch {checkpoint} is not the model of {info.path}: " + "; ".join(diff)
+        )
+
+
+#: Largest score difference between PyTorch and onnxruntime that passes without a warning.
+SCORE_DIFF_WARN = 1e-3
+
+
 def _torch_device(model: Any) -> Any:
     p = next(model.parameters(), None)
     if p is None:
@@ -1077,6 +1113,7 @@ def run_benchmark(
         import torch
 
         torch_model = _torch_model(cfg.compare_torch, torch_device_for(cfg.device))
+        check_same_model(torch_model, info, cfg.compare_torch)
         torch_threads = cfg.threads or int(env["cpu_physical_cores"] or 1)
         torch.set_num_threads(torch_threads)
         torch.set_flush_denormal(cfg.flush_denormals)
@@ -1363,6 +1400,12 @@ def format_report(report: BenchReport) -> str:
             f"{t.end_to_end_speedup:.2f}x end to end; "
             f"max score difference {t.max_score_diff:.2e}{flop}",
         ]
+        if not t.max_score_diff <= SCORE_DIFF_WARN:
+            lines.append(
+                f"WARNING: scores differ by more than {SCORE_DIFF_WARN:g}: the checkpoint's "
+                "weights are probably not those of the ONNX model, so the ratio compares two "
+                "different models"
+            )
     if report.sweep:
         lines += ["", format_sweep(report.sweep)]
     return "\n".join(lines)

@@ -58,6 +58,7 @@ JSON_KEYS = frozenset(
         "perceive.provenance",
         "perceive.max_detections",
         "perceive.config",
+        "perceive.int8_calibration",
         "perceive.inputs",
         "perceive.outputs",
     }
@@ -259,16 +260,29 @@ def export_onnx(
         :class:`ExportResult`.
 
     Raises:
-        ConfigError: opset too low.
-        RuntimeError: the exported graph has non-standard nodes (a bug).
+        ConfigError: an opset outside what the installed ``onnx`` knows, an output that is
+            not ``.onnx``, or an output (or its sidecar) that is the checkpoint itself.
+        RuntimeError: the exported graph has non-standard nodes, or another opset than
+            asked for (a bug).
     """
     import onnx
 
-    if opset < MIN_OPSET:
-        raise ConfigError(f"opset must be >= {MIN_OPSET}, got {opset}")
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise ConfigError(
+            f"opset must be in [{MIN_OPSET}, {newest}] (the newest the installed onnx "
+            f"{onnx.__version__} knows), got {opset}"
+        )
     if formulation not in FORMULATIONS:
         raise ConfigError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
     out_path = Path(out_path)
+    if out_path.suffix != ".onnx":
+        raise ConfigError(f"the output must be a .onnx file, got {out_path}")
+    if not isinstance(model_or_checkpoint, Detector):
+        src = Path(model_or_checkpoint).resolve()
+        for what, p in (("output", out_path), ("sidecar", out_path.with_suffix(".json"))):
+            if p.resolve() == src:
+                raise ConfigError(f"the {what} {p} would overwrite the checkpoint it exports")
     if isinstance(model_or_checkpoint, Detector):
         model, prov = model_or_checkpoint, dict(provenance or {})
     else:
@@ -333,11 +347,13 @@ def export_onnx(
         "uint8, intrinsics (C, 9), extrinsics (C, 4, 4) -> boxes (K, 7), scores (K,), labels (K,)"
     )
     onnx.checker.check_model(proto, full_check=True)
+    opset_used = next(o.version for o in proto.opset_import if o.domain in STANDARD_DOMAINS)
+    if opset_used != opset:  # the exporter falls back to its own opset when conversion fails
+        raise RuntimeError(f"the exporter wrote opset {opset_used}, not the requested {opset}")
     atomic_write_bytes(out_path, proto.SerializeToString())
     side = out_path.with_suffix(".json")
     if sidecar:
         atomic_write_text(side, json.dumps(decode_metadata(meta), indent=2, sort_keys=True) + "\n")
-    opset_used = next(o.version for o in proto.opset_import if o.domain in STANDARD_DOMAINS)
     return ExportResult(
         onnx_path=out_path,
         sidecar_path=side,

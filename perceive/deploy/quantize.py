@@ -188,21 +188,40 @@ def _set_metadata(model: onnx.ModelProto, key: str, value: str) -> None:
     model.metadata_props.add(key=key, value=value)
 
 
-def _save(model: onnx.ModelProto, dst: str | Path) -> Path:
+def source_digest(path: str | Path) -> str:
+    """SHA-256 of a model file: a variant records the digest of the model it was made from."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _save(model: onnx.ModelProto, dst: str | Path, src: str | Path) -> Path:
+    """Check the variant, then write it and its sidecar (decoded as the export's sidecar is),
+    recording the digest of ``src`` in ``perceive.variant_of``."""
     import onnx
 
-    from perceive.io.atomic import atomic_write_bytes
+    from perceive.deploy.export import decode_metadata
+    from perceive.io.atomic import atomic_write_bytes, atomic_write_text
 
+    _set_metadata(model, "perceive.variant_of", source_digest(src))
+    onnx.checker.check_model(model)  # before writing: a broken variant never lands on disk
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(dst, model.SerializeToString())
-    meta = {p.key: p.value for p in model.metadata_props}
-    if meta:
-        from perceive.io.atomic import atomic_write_text
-
-        atomic_write_text(dst.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
-    onnx.checker.check_model(str(dst))
+    meta = decode_metadata({p.key: p.value for p in model.metadata_props})
+    atomic_write_text(dst.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return dst
+
+
+def _variant_of(path: Path) -> str | None:
+    """The ``perceive.variant_of`` digest a variant file records (None: unreadable, none)."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # a damaged file is made again
+        return None
+    return next((p.value for p in proto.metadata_props if p.key == "perceive.variant_of"), None)
 
 
 # --------------------------------------------------------------------------- FP16
@@ -243,7 +262,7 @@ def convert_fp16(src: str | Path, dst: str | Path, *, keep_geometry_fp32: bool =
     del out.graph.value_info[:]
     out.graph.value_info.extend(kept)
     _set_metadata(out, "perceive.precision", "fp16")
-    return _save(out, dst)
+    return _save(out, dst, src)
 
 
 # --------------------------------------------------------------------------- INT8
@@ -352,7 +371,7 @@ def quantize_int8(
     _set_metadata(
         qmodel, "perceive.int8_calibration", json.dumps({"frames": len(calib), "method": method})
     )
-    return _save(qmodel, dst)
+    return _save(qmodel, dst, src)
 
 
 # --------------------------------------------------------------------------- variants
@@ -404,7 +423,8 @@ def make_variant(
         precision: ``fp32``, ``fp16`` or ``int8``.
         out_dir: folder for the variant (default: beside the model).
         calibration_frames: frames for INT8 calibration (default: 8 generated frames).
-        reuse: keep an existing variant that is newer than the model.
+        reuse: keep an existing variant made from this very model (its recorded SHA-256
+            of the model file matches); otherwise, or with False, make it again.
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -412,7 +432,7 @@ def make_variant(
     if precision == "fp32":
         return model
     dst = variant_path(model, precision, out_dir)
-    if reuse and dst.is_file() and model.is_file() and dst.stat().st_mtime >= model.stat().st_mtime:
+    if reuse and dst.is_file() and model.is_file() and _variant_of(dst) == source_digest(model):
         return dst
     if precision == "fp16":
         return convert_fp16(model, dst)

@@ -129,7 +129,9 @@ class DetectorConfig:
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                 raise ConfigError(f"{name} must be a positive integer or None, got {v!r}")
         if self.score_threshold is not None and not (
-            isinstance(self.score_threshold, int | float) and math.isfinite(self.score_threshold)
+            isinstance(self.score_threshold, int | float)
+            and not isinstance(self.score_threshold, bool)  # True would pass as 1.0
+            and math.isfinite(self.score_threshold)
         ):
             raise ConfigError(
                 f"score_threshold must be a finite number or None, got {self.score_threshold!r}"
@@ -768,7 +770,8 @@ class Detector:
                 field="points",
             )
         if pts.ndim != 2 or pts.shape[1] != nf:
-            if pts.size == 0 and pts.ndim <= 2:
+            # an empty cloud may come as (0,) or (0, 0); (5, 0) or (0, 3) is a wrong layout
+            if pts.shape in ((0,), (0, 0)):
                 return np.zeros((0, nf), np.float32)
             raise DataError(
                 f"expected shape (N, {nf}) with columns {list(self.info.point_features)}, "

@@ -72,9 +72,14 @@ def box_error_stats(
 ) -> list[BoxErrorStats]:
     """Errors of the detections nearest to each ground-truth box, per object type.
 
+    Frames are paired by ``(context_name, camera_name, timestamp_us)``, as the metrics pair
+    them: a ground-truth frame without predictions has no matches (its boxes count in
+    ``num_ground_truth``), predictions of frames without ground truth are ignored, and
+    ground-truth boxes with no LiDAR point are left out (the metrics drop them too).
+
     Args:
         predictions: detections per frame (boxes in the vehicle frame, with scores).
-        ground_truth: the same frames' ground truth, in the same order.
+        ground_truth: the ground truth per frame, in any order.
         types: Waymo types to report (default vehicle, pedestrian, cyclist).
         max_distance: largest BEV centre distance of a match, metres.
         min_score: detections scoring lower are ignored.
@@ -83,27 +88,29 @@ def box_error_stats(
         One :class:`BoxErrorStats` per type, in ``types`` order.
 
     Raises:
-        ValueError: the two sequences differ in length or their frames do not pair up
-            (another segment or timestamp).
+        ValueError: two prediction (or two ground-truth) entries for one frame.
     """
-    if len(predictions) != len(ground_truth):
-        raise ValueError(
-            f"{len(predictions)} frames of predictions but {len(ground_truth)} of ground truth"
-        )
+    by_key: dict[tuple[str, int, int], FrameDetections] = {}
+    for what, frames in (("prediction", predictions), ("ground-truth", ground_truth)):
+        seen: set[tuple[str, int, int]] = set()
+        for f in frames:
+            if f.key in seen:
+                raise ValueError(f"two {what} entries for frame {f.key}")
+            seen.add(f.key)
+            if what == "prediction":
+                by_key[f.key] = f
+    pairs = [(by_key.get(g.key), g) for g in ground_truth]
     out = []
     for t in types:
         n_gt = 0
         dist, head, size = [], [], []
-        for p, g in zip(predictions, ground_truth, strict=True):
-            if (p.context_name, p.timestamp_us) != (g.context_name, g.timestamp_us):
-                raise ValueError(
-                    f"frames do not pair up: prediction {p.context_name}@{p.timestamp_us} "
-                    f"against ground truth {g.context_name}@{g.timestamp_us}"
-                )
-            gm = g.boxes.type == t
+        for p, g in pairs:
+            gm = (g.boxes.type == t) & (g.boxes.num_lidar_points > 0)
             n_gt += int(gm.sum())
+            if p is None or not gm.any():
+                continue
             pm = (p.boxes.type == t) & (p.scores >= min_score)
-            if not gm.any() or not pm.any():
+            if not pm.any():
                 continue
             gc, pc = g.boxes.center[gm, :2], p.boxes.center[pm, :2]
             d = np.linalg.norm(gc[:, None, :] - pc[None, :, :], axis=-1)

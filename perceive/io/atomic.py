@@ -65,3 +65,28 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_output_file(path: str | Path, what: str = "output") -> Path:
+    """Check, before long work, that a file can be written at ``path`` later.
+
+    The path must not be a folder, and its nearest existing ancestor must be a writable
+    folder (missing folders are created by the atomic writers).
+
+    Raises:
+        NotAFileError: ``path`` is a folder.
+        InputPathError: an ancestor is a file, or the folder is not writable.
+    """
+    from perceive.errors import InputPathError, NotAFileError
+
+    path = Path(path)
+    if path.is_dir():
+        raise NotAFileError(f"{what} is a folder; give a file name", path=path)
+    parent = path.parent.absolute()
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputPathError(f"{what} cannot be written: {parent} is not a folder", path=path)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputPathError(f"{what} cannot be written: {parent} is not writable", path=path)
+    return path

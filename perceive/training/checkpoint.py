@@ -86,6 +86,22 @@ def save_checkpoint(
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _load_error(e: Exception) -> str:
+    """The gist of a ``torch.load`` error: its weights_only messages run to paragraphs of
+    advice about trusting the file, with the actual reason on a line of its own."""
+    text = str(e)
+    if "Weights only load failed" not in text:
+        return text.strip().splitlines()[0] if text.strip() else type(e).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    after = [
+        line
+        for line in lines[1:]
+        if not line.startswith(("Please file an issue", "Check the documentation"))
+    ]
+    reason = after[0] if after else "unknown reason"
+    return f"not a file torch.load can read safely (weights_only: {reason})"
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
@@ -99,7 +115,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for bad pickles / zip files
-        raise DataError(f"cannot read checkpoint: {e}", path=path) from None
+        raise DataError(f"cannot read checkpoint: {_load_error(e)}", path=path) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise DataError(
             f"not a perceive detector checkpoint (format key is not {CHECKPOINT_FORMAT!r})",

@@ -81,6 +81,34 @@ def test_missing_and_wrong_files_are_reported(tmp_path, capsys, fixture_segment)
     assert "fixture.tfrecord" in err and "not a serialized Waymo Objects" in err
 
 
+def test_unwritable_outputs_are_refused_before_evaluating(tmp_path, capsys):
+    _files(tmp_path)
+    files = ["--pred", str(tmp_path / "pred.bin"), "--gt", str(tmp_path / "gt.bin")]
+    rc = main(["evaluate", *files, "--json", str(tmp_path)])  # a folder
+    err = capsys.readouterr()
+    assert rc == 1 and "--json is a folder" in err.err and "Traceback" not in err.err
+    assert "OBJECT_TYPE" not in err.out  # refused before the evaluation
+    rc = main(["evaluate", *files, "--plot", str(tmp_path / "pred.bin" / "pr.png")])
+    assert rc == 1 and "pred.bin is not a folder" in capsys.readouterr().err
+
+
+def test_an_os_error_is_one_line(tmp_path, capsys, monkeypatch):
+    """Any OSError a command meets (here: writing the JSON) is one line, no traceback."""
+    import perceive.io.atomic as atomic
+
+    _files(tmp_path)
+
+    def refuse(path, data):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(atomic, "atomic_write_bytes", refuse)
+    files = ["--pred", str(tmp_path / "pred.bin"), "--gt", str(tmp_path / "gt.bin")]
+    rc = main(["evaluate", *files, "--json", str(tmp_path / "m.json")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "perceive evaluate: error: [Errno 13] Permission denied" in err
+    assert "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -224,6 +224,7 @@ def test_compare_torch_interleaves_the_same_inputs(
 ) -> None:
     # The stand-in's PyTorch module has the exported graph's weights (same seed).
     monkeypatch.setattr(bench, "_torch_model", lambda path, device="cpu": standin.StandIn(0).eval())
+    monkeypatch.setattr(bench, "check_same_model", lambda *a: None)  # no DetectorConfig
     timed_torch = bench._timed_torch
 
     def slow_torch(model, inputs):  # 0.3 s of wall time and no CPU in every PyTorch step
@@ -272,3 +273,46 @@ def test_compare_torch_with_a_real_checkpoint(
     assert r.torch.speedup_p50 > 0 and r.torch.threads == 1
     # the graph count and torch's FlopCounter see the same dense work (within what each counts)
     assert r.flops.dense_gflops > 0 and r.torch.gflops_by_flop_counter > 0
+
+
+def test_compare_torch_refuses_another_model(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from perceive.models.config import tiny_config
+
+    config = tiny_config()
+    info = SimpleNamespace(
+        path="m.onnx",
+        variant=config.variant,
+        class_names=tuple(config.class_names),
+        cameras=tuple(config.camera.cameras),
+        image_size=tuple(config.camera.image_size),
+        point_features=tuple(config.pillars.point_features),
+        max_points=config.pillars.max_points,
+        point_range=tuple(config.grid.point_cloud_range),
+    )
+    model = SimpleNamespace(config=config)
+    bench.check_same_model(model, info, "c.pt")  # the same model: fine
+    other = SimpleNamespace(**{**vars(info), "cameras": ("FRONT",), "max_points": 7})
+    with pytest.raises(
+        ConfigError, match=r"c\.pt is not the model of m\.onnx: cameras .*max_points"
+    ):
+        bench.check_same_model(model, other, "c.pt")
+
+
+def test_a_large_score_difference_is_flagged(report: bench.BenchReport) -> None:
+    from dataclasses import replace
+
+    t = bench.TorchComparison(
+        checkpoint="c.pt",
+        threads=1,
+        inference=report.main.stages["inference"],
+        onnx_inference=report.main.stages["inference"],
+        speedup_p50=1.0,
+        speedup_mean=1.0,
+        end_to_end_speedup=1.0,
+        max_score_diff=float("inf"),
+    )
+    assert "WARNING: scores differ" in format_report(replace(report, torch=t))
+    t = replace(t, max_score_diff=1e-6)
+    assert "WARNING" not in format_report(replace(report, torch=t))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import random
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from perceive.deploy.quantize import (
     geometry_nodes,
     make_variant,
     quantize_int8,
+    source_digest,
 )
 from perceive.deploy.runner import Detector
 from perceive.errors import ConfigError, DataError
@@ -171,6 +174,17 @@ def test_make_variant_paths_and_reuse(standin_onnx: Path, tmp_path: Path) -> Non
     stamp = p.stat().st_mtime_ns
     assert make_variant(standin_onnx, "fp16", out_dir=tmp_path) == p
     assert p.stat().st_mtime_ns == stamp  # reused, not rewritten
+    side = json.loads(p.with_suffix(".json").read_text())
+    assert isinstance(side["perceive.cameras"], list)  # decoded, as the export's sidecar
+    assert side["perceive.variant_of"] == source_digest(standin_onnx)
+    # another model of the same file name: the variant is made again, not reused
+    other = tmp_path / "other" / "standin.onnx"
+    other.parent.mkdir()
+    standin.relabel(standin_onnx, other, score_threshold="0.42")
+    os.utime(other, (1, 1))  # older than the variant: the time alone would reuse it
+    q = make_variant(other, "fp16", out_dir=tmp_path)
+    assert q == p and p.stat().st_mtime_ns != stamp
+    assert json.loads(p.with_suffix(".json").read_text())["perceive.score_threshold"] == 0.42
     with pytest.raises(ConfigError, match="precision"):
         make_variant(standin_onnx, "int4", out_dir=tmp_path)
 

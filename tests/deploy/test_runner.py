@@ -136,6 +136,9 @@ def test_bad_points_give_clear_errors(det: Detector) -> None:
         det(bad, imgs, cal)
     with pytest.raises(DataError, match="points must be"):
         det([[0, 0, 0, 0, 0]], imgs, cal)  # type: ignore[arg-type]
+    for empty_but_wrong in (np.zeros((5, 0), np.float32), np.zeros((0, 3), np.float32)):
+        with pytest.raises(DataError, match=r"shape \(N, 5\)"):
+            det(empty_but_wrong, imgs, cal)
     # float64 is accepted and cast
     out = det(good.astype(np.float64), imgs, cal)
     np.testing.assert_array_equal(out.boxes, det(good, imgs, cal).boxes)
@@ -276,6 +279,8 @@ def test_config_errors(standin_onnx: Path, tmp_path: Path) -> None:
         Detector(standin_onnx, threads=0)
     with pytest.raises(ConfigError, match="score_threshold"):
         Detector(standin_onnx, score_threshold=float("nan"))
+    with pytest.raises(ConfigError, match="score_threshold"):
+        Detector(standin_onnx, score_threshold=True)
     with pytest.raises(ConfigError, match="unexpected keyword"):
         Detector(standin_onnx, thread=2)
     with pytest.raises(FileNotFoundError, match="no such model file"):

@@ -12,13 +12,19 @@ from perceive.evaluation import FrameDetections
 from perceive.evaluation.diagnostics import box_error_stats, format_box_errors
 
 
-def _frame(boxes: np.ndarray, types: list[int], scores=None, ts: int = 0) -> FrameDetections:
-    b = np.asarray(boxes, np.float64)
+def _frame(
+    boxes: np.ndarray, types: list[int], scores=None, ts: int = 0, points=None
+) -> FrameDetections:
+    b = np.asarray(boxes, np.float64).reshape(-1, 7)
     return FrameDetections(
         context_name="seg",
         timestamp_us=ts,
         boxes=Boxes3D(
-            center=b[:, :3], size=b[:, 3:6], heading=b[:, 6], type=np.asarray(types, np.int8)
+            center=b[:, :3],
+            size=b[:, 3:6],
+            heading=b[:, 6],
+            type=np.asarray(types, np.int8),
+            num_lidar_points=np.full(len(b), 10) if points is None else points,
         ),
         scores=None if scores is None else np.asarray(scores, np.float32),
     )
@@ -57,10 +63,15 @@ def test_errors_of_nearest_matches_with_flips_and_axis():
     assert "VEHICLE" in table and "3/3" in table and "0/1" in table
 
 
-def test_frames_must_pair_up():
-    a = _frame([[0, 0, 0, 1, 1, 1, 0]], [1], ts=1)
-    b = _frame([[0, 0, 0, 1, 1, 1, 0]], [1], ts=2)
-    with pytest.raises(ValueError, match="pair up"):
-        box_error_stats([a], [b])
-    with pytest.raises(ValueError, match="frames of predictions"):
-        box_error_stats([a, a], [a])
+def test_frames_pair_by_key_as_the_metrics_do():
+    box = [[0, 0, 0, 4, 2, 1.5, 0]]
+    gt = [_frame(box, [1], ts=1), _frame(box + box, [1, 1], ts=2, points=[10, 0])]
+    preds = [
+        _frame(box, [1], scores=[0.9], ts=2),  # the other order; no entry for frame 1
+        _frame(box, [1], scores=[0.9], ts=3),  # a frame without ground truth: ignored
+    ]
+    (veh,) = box_error_stats(preds, gt, types=(1,))
+    # frame 1's box is unmatched; frame 2's second box has no LiDAR point: not counted
+    assert (veh.num_ground_truth, veh.num_matched) == (2, 1)
+    with pytest.raises(ValueError, match="two prediction entries"):
+        box_error_stats(preds + preds[:1], gt)

@@ -68,3 +68,17 @@ def test_file_mode_follows_umask(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert p.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_check_output_file(tmp_path: Path) -> None:
+    from perceive.errors import InputPathError, NotAFileError
+    from perceive.io.atomic import check_output_file
+
+    assert check_output_file(tmp_path / "new" / "deeper" / "x.json") == (
+        tmp_path / "new" / "deeper" / "x.json"
+    )
+    with pytest.raises(NotAFileError, match="is a folder"):
+        check_output_file(tmp_path, "--json")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InputPathError, match="is not a folder"):
+        check_output_file(tmp_path / "f" / "x.json")
