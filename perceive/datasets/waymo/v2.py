@@ -177,11 +177,12 @@ class _Component:
             col = self._file.read(columns=[KEY_SEGMENT]).column(0)
         except Exception as e:
             raise self._read_error(e) from e
-        values = col.to_pylist()
-        bad = next((i for i, v in enumerate(values) if v != self.segment), None)
-        if bad is not None:
+        _, pc, _ = _pa()
+        other = pc.fill_null(pc.not_equal(col, self.segment), True)  # a null is not ours
+        if pc.any(other).as_py():
+            bad = int(pc.index(other, True).as_py())
             raise DataError(
-                f"row of segment {values[bad]!r} in the file of segment {self.segment!r}",
+                f"row of segment {col[bad].as_py()!r} in the file of segment {self.segment!r}",
                 path=self.path,
                 record=bad,
                 field=KEY_SEGMENT,
@@ -287,7 +288,8 @@ def _np(
     if col.null_count:
         row = next(i for i, v in enumerate(col.is_valid().to_pylist()) if not v)
         raise DataError(
-            f"{_in_frame(frame)}null value" + (f" in the frame's row {row}" if frame else ""),
+            f"{_in_frame(frame)}null value"
+            + (f" in the frame's row {row}" if frame is not None else ""),
             path=comp.path,
             record=None if frame is not None else row,
             field=column,
