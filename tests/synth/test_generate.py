@@ -127,3 +127,24 @@ def test_parallel_workers_write_the_same_bytes(tmp_path):
         tmp_path / "p", config=cfg, segments=2, frames=1, seed=5, progress=False, workers=2
     )
     assert [p.read_bytes() for p in serial] == [p.read_bytes() for p in para]
+
+
+def test_seeds_outside_the_timestamp_plan_and_bad_manifests(tmp_path):
+    from perceive.synth.generate import MAX_SEED, SegmentGenerator
+
+    cfg = preset("tiny")
+    for seed in (-1, MAX_SEED, 10**7):
+        with pytest.raises(ConfigError, match="seed must be an integer in"):
+            generate_dataset(tmp_path / "s", config=cfg, segments=1, frames=1, seed=seed)
+    assert not (tmp_path / "s").exists()  # refused before anything was written
+    last = SegmentGenerator(cfg, MAX_SEED - 1, 99_999, 1)  # the last slot fits in int64
+    assert last.t0_us < 2**63 - 10**9
+    with pytest.raises(ConfigError, match="segments per seed"):
+        generate_dataset(tmp_path / "s", config=cfg, segments=100_001, frames=1, seed=0)
+    for junk in ("{trunc", "[1, 2]"):
+        (tmp_path / "m").mkdir(exist_ok=True)
+        (tmp_path / "m" / MANIFEST).write_text(junk)
+        with pytest.raises(ConfigError, match="synth manifest"):
+            generate_dataset(
+                tmp_path / "m", config=cfg, segments=1, frames=1, seed=0, progress=False
+            )

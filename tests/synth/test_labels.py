@@ -64,3 +64,31 @@ def test_generated_labels_have_motion_and_all_types(tiny_frames):
     assert np.abs(boxes.speed[boxes.type == 1]).max() > 0.5  # some vehicles move
     np.testing.assert_array_equal(boxes.speed[boxes.type == 3], 0.0)  # signs stand still
     assert sum(len(b) for f in tiny_frames for b in f.frame.camera_boxes.values()) > 0
+
+
+def test_sky_is_no_object_even_next_to_the_last_instance():
+    """Sky (-1) never becomes a box, also when an agent has the instance id after the
+    largest one in the image (it once took the sky's extent)."""
+    inst = np.array([[-1, -1, -1], [0, 0, 0]], np.int32)  # sky row, one ground row
+    boxes = _boxes([[10.0, 0.0, 1.0]], [[4.0, 2.0, 1.5]], [0.0])
+    out = lab.camera_boxes({"FRONT": inst}, {1: 0}, boxes, min_pixels=1)["FRONT"]
+    assert len(out) == 0
+    out = lab.camera_boxes({"FRONT": np.full((4, 4), -1, np.int32)}, {0: 0}, boxes, 1)["FRONT"]
+    assert len(out) == 0  # an image of sky only
+
+
+def test_projected_boxes_reproduce_the_real_frames_labels(real_frame_path):
+    """Our projection of the real frame's 3D labels gives the file's projected labels:
+    the same set (near boxes at the image edge included) and the same extents."""
+    from perceive.datasets import waymo
+
+    frame = waymo.open(real_frame_path)[0]
+    ours = lab.projected_boxes(frame.boxes, frame.cameras)
+    errors = []
+    for cam, theirs in frame.projected_boxes.items():
+        assert sorted(ours[cam].ids.tolist()) == sorted(theirs.ids.tolist()), cam
+        mine = dict(zip(ours[cam].ids.tolist(), ours[cam].xyxy(), strict=True))
+        for i, box in zip(theirs.ids.tolist(), theirs.xyxy(), strict=True):
+            errors.append(np.abs(mine[i] - box).max())
+    assert len(errors) == 62
+    assert np.median(errors) < 0.5 and max(errors) < 40.0  # pixels
