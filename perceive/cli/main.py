@@ -62,6 +62,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _without_worker_traceback(message: str) -> str:
+    """An error re-raised from a DataLoader worker carries the worker's traceback in its
+    message ("Caught X in DataLoader worker process 0. Original Traceback ..."): keep the
+    error's own last line."""
+    if "Original Traceback" not in message:
+        return message
+    last = [line for line in message.splitlines() if line.strip()][-1]
+    # "perceive.errors.DataError: <message>" -> "<message> (in a DataLoader worker)"
+    head, sep, rest = last.partition(": ")
+    return f"{rest if sep and '.' in head else last} (in a DataLoader worker)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``perceive`` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -76,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(_load(args.command).run(args) or 0)
     except PerceiveError as e:
-        print(f"perceive {args.command}: error: {e}", file=sys.stderr)
+        print(
+            f"perceive {args.command}: error: {_without_worker_traceback(str(e))}", file=sys.stderr
+        )
         return 1
     except OSError as e:  # a path that cannot be read or written: one line, no traceback
         print(f"perceive {args.command}: error: {e}", file=sys.stderr)

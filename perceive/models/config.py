@@ -19,6 +19,7 @@ from typing import Any
 from perceive.datasets.types import CAMERA_NAMES, POINT_FEATURES
 from perceive.errors import ConfigError
 from perceive.models.classes import CLASS_NAMES
+from perceive.utils.config_types import check_field_types
 
 #: The model variants: which sensors feed the BEV grid.
 VARIANTS: tuple[str, ...] = ("fusion", "lidar", "camera")
@@ -105,6 +106,10 @@ class PillarConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "point_features", tuple(self.point_features))
         object.__setattr__(self, "channels", tuple(self.channels))
+        if len(set(self.point_features)) != len(self.point_features):
+            raise ConfigError(
+                f"pillars.point_features: each feature once, got {self.point_features!r}"
+            )
         if tuple(self.point_features[:3]) != ("x", "y", "z"):
             raise ConfigError(
                 f"pillars.point_features must start with x, y, z, got {self.point_features!r}"
@@ -464,12 +469,15 @@ class DetectorConfig:
                         f"detector config: unknown keys {sorted(bad)} in {key}; "
                         f"known {sorted(allowed)}"
                     )
+                check_field_types(cls, value, f"detector config: {key}")
                 conv = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
                 if key == "head" and "heading" not in conv:
                     conv["heading"] = "sin_cos"  # written before the field existed
                 try:
                     kwargs[key] = cls(**conv)
-                except TypeError as e:
+                except ConfigError:
+                    raise
+                except (TypeError, ValueError) as e:  # e.g. int("64x32") in a conversion
                     raise ConfigError(f"detector config: {key}: {e}") from None
             else:
                 kwargs[key] = tuple(value) if isinstance(value, list) else value

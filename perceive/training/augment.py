@@ -36,6 +36,11 @@ class GTSamplingConfig:
     """Probability of applying ground-truth sampling to a sample."""
 
     def __post_init__(self) -> None:
+        from perceive.utils.config_types import check_field_types
+
+        check_field_types(GTSamplingConfig, vars(self), "gt_sampling")
+        if any(isinstance(n, bool) or not isinstance(n, int) for n in self.max_per_class):
+            raise ConfigError(f"max_per_class must be integers, got {self.max_per_class}")
         if any(n < 0 for n in self.max_per_class):
             raise ConfigError(f"max_per_class must be >= 0, got {self.max_per_class}")
         if self.min_points < 1:
@@ -60,6 +65,11 @@ class AugmentConfig:
     """Ground-truth sampling, or None for none (needs a :class:`GTDatabase`)."""
 
     def __post_init__(self) -> None:
+        from perceive.utils.config_types import check_field_types
+
+        check_field_types(AugmentConfig, vars(self), "augment")
+        if len(self.scale) != 2 or any(not isinstance(v, int | float) for v in self.scale):
+            raise ConfigError(f"scale must be (low, high), got {self.scale!r}")
         if not 0.0 <= self.rotation <= math.pi:
             raise ConfigError(f"rotation must be in [0, pi], got {self.rotation}")
         if not 0.0 <= self.flip_prob <= 1.0:

@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 from perceive.convert.cache import CachedFrame, CacheReader
 from perceive.datasets.image import decode_jpeg
-from perceive.datasets.types import CAMERA_NAMES
+from perceive.datasets.types import CAMERA_NAMES, POINT_FEATURES
 from perceive.errors import ConfigError, MissingComponentError
 from perceive.models.classes import class_of_waymo_type
 from perceive.training.augment import (
@@ -72,6 +72,9 @@ class DatasetConfig:
     """Drop boxes whose centre lies outside ``point_range`` (after augmentation)."""
     augment: AugmentConfig | None = None
     """Augmentations, or None for none (evaluation)."""
+    point_features: tuple[str, ...] = POINT_FEATURES
+    """Columns of the sample's points, in order (the model's ``pillars.point_features``;
+    the cache stores :data:`POINT_FEATURES`)."""
     seed: int = 0
     """Seed of the sample randomness (augmentation, point subsampling)."""
     fast_decode: bool = False
@@ -87,6 +90,13 @@ class DatasetConfig:
                 raise ConfigError(f"unknown camera {c!r}; cameras are {CAMERA_NAMES}")
         if len(set(self.cameras)) != len(self.cameras):
             raise ConfigError(f"cameras repeat a name: {self.cameras}")
+        object.__setattr__(self, "point_features", tuple(self.point_features))
+        unknown = set(self.point_features) - set(POINT_FEATURES)
+        if unknown or len(set(self.point_features)) != len(self.point_features):
+            raise ConfigError(
+                f"point_features must name each of {POINT_FEATURES} at most once, "
+                f"got {self.point_features}"
+            )
         w, h = self.image_size
         if w <= 0 or h <= 0:
             raise ConfigError(f"image_size must be positive (width, height), got {self.image_size}")
@@ -338,6 +348,8 @@ def make_sample(
             difficulty[bin_],
             num_points[bin_],
         )
+    if tuple(config.point_features) != POINT_FEATURES:
+        points = points[:, [POINT_FEATURES.index(n) for n in config.point_features]]
     return Sample(
         points=torch.from_numpy(np.ascontiguousarray(points, np.float32)),
         images=torch.from_numpy(images),

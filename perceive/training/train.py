@@ -104,6 +104,11 @@ class TrainConfig:
     """Show a tqdm progress bar."""
 
     def __post_init__(self) -> None:
+        from perceive.utils.config_types import check_field_types
+
+        check_field_types(
+            TrainConfig, {f.name: getattr(self, f.name) for f in fields(self)}, "training config"
+        )
         for name in ("train_data", "val_data"):
             v = getattr(self, name)
             v = (v,) if isinstance(v, str | Path) else tuple(str(x) for x in v)
@@ -172,15 +177,20 @@ class TrainConfig:
             from perceive.training.augment import GTSamplingConfig
 
             aug = dict(aug)
-            if isinstance(aug.get("gt_sampling"), dict):
-                gs = {
-                    k: tuple(v) if isinstance(v, list) else v for k, v in aug["gt_sampling"].items()
-                }
-                aug["gt_sampling"] = GTSamplingConfig(**gs)
-            aug = {k: tuple(v) if isinstance(v, list) else v for k, v in aug.items()}
+            gs = aug.get("gt_sampling")
+            if gs is not None and not isinstance(gs, dict | GTSamplingConfig):
+                raise ConfigError(
+                    f"training config: augment.gt_sampling must be a mapping or null, got {gs!r}"
+                )
             try:
+                if isinstance(gs, dict):
+                    gs = {k: tuple(v) if isinstance(v, list) else v for k, v in gs.items()}
+                    aug["gt_sampling"] = GTSamplingConfig(**gs)
+                aug = {k: tuple(v) if isinstance(v, list) else v for k, v in aug.items()}
                 kw["augment"] = AugmentConfig(**aug)
-            except TypeError as e:
+            except ConfigError as e:
+                raise ConfigError(f"training config: augment: {e}") from None
+            except (TypeError, ValueError) as e:
                 raise ConfigError(f"training config: augment: {e}") from None
         try:
             return TrainConfig(**kw)
@@ -272,6 +282,7 @@ def dataset_config(model: DetectorConfig, augment: AugmentConfig | None, seed: i
         max_points=DATASET_MAX_POINTS,
         augment=augment,
         seed=seed,
+        point_features=model.pillars.point_features,
     )
 
 
@@ -437,6 +448,78 @@ def summarize_metrics(metrics: Any) -> dict[str, Any]:
     return out
 
 
+#: Settings a resumed run must share with the run it resumes (they change the result);
+#: the others (workers, threads, logging, evaluation, progress, device) may differ.
+RESUME_FIXED = (
+    "train_data",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "warmup_fraction",
+    "grad_clip",
+    "seed",
+    "augment",
+    "amp",
+)
+
+
+def resume_conflicts(before: dict[str, Any], config: TrainConfig) -> list[str]:
+    """The :data:`RESUME_FIXED` settings in which ``config`` differs from the stored
+    ``train_config`` of the run it would resume, as ``"name: old -> new"``."""
+    now = config.to_dict()
+    return [
+        f"{k}: {before[k]!r} -> {now[k]!r}"
+        for k in RESUME_FIXED
+        if k in before
+        and json.dumps(before[k], sort_keys=True) != json.dumps(now[k], sort_keys=True)
+    ]
+
+
+def check_resumable(ckpt: Any, config: TrainConfig, path: Path) -> None:
+    """Raise unless the ``last.pt`` checkpoint ``ckpt`` belongs to the run ``config`` describes:
+    the same model, iterations and :data:`RESUME_FIXED` settings.
+
+    Raises:
+        ConfigError: naming what differs.
+        DataError: the checkpoint holds no training state.
+    """
+    if ckpt.config != config.model:
+        raise ConfigError(
+            f"{path} was trained with another model config; use a new out_dir or delete it"
+        )
+    if ckpt.train_state is None:
+        raise DataError("checkpoint has no training state to resume from", path=path, field="train")
+    before = ckpt.train_state.get("train_config", {})
+    if before.get("iterations") != config.iterations:
+        raise ConfigError(
+            f"{path} belongs to a run of {before.get('iterations')} iterations, not "
+            f"{config.iterations} (the learning-rate schedule depends on it); use a new out_dir"
+        )
+    changed = resume_conflicts(before, config)
+    if changed:
+        raise ConfigError(
+            f"{path} belongs to a run with other settings ({'; '.join(changed)}); "
+            "resuming would mix two runs: use the same settings, or a new out_dir"
+        )
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the records of ``log.jsonl`` up to ``step``: a run killed after its last
+    checkpoint logged steps it will now do again (and a line cut short by the kill)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and int(rec.get("step", 0)) <= step:
+            keep.append(line)
+    with atomic_open(path, "w") as f:
+        f.write("".join(line + "\n" for line in keep))
+
+
 def _append_log(path: Path, record: dict[str, Any]) -> None:
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record, sort_keys=True) + "\n")
@@ -464,6 +547,21 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
 
     from perceive.training.data import FrameDataset, collate
 
+    out_dir = Path(config.out_dir)
+    if (out_dir / "last.pt").exists() and (out_dir / "model.pt").exists():
+        ckpt = load_checkpoint(out_dir / "last.pt")
+        check_resumable(ckpt, config, out_dir / "last.pt")
+        if ckpt.step >= config.iterations:  # finished: nothing to do, nothing rewritten
+            done = load_checkpoint(out_dir / "model.pt")
+            return TrainResult(
+                out_dir=out_dir,
+                model_path=out_dir / "model.pt",
+                step=done.step,
+                resumed_from=ckpt.step,
+                final_loss=float("nan"),
+                samples_per_s=0.0,
+                metrics=done.provenance.get("metrics", {}).get("val"),
+            )
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     device = pick_device(config.device)
@@ -475,7 +573,6 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
     if device.type == "cuda" and dist_info.world > 1:
         device = torch.device("cuda", dist_info.local_rank)
         torch.cuda.set_device(device)
-    out_dir = Path(config.out_dir)
     log_path = out_dir / "log.jsonl"
     last_path = out_dir / "last.pt"
     if dist_info.main:
@@ -499,20 +596,7 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
     step = 0
     if last_path.exists():
         ckpt = load_checkpoint(last_path)
-        if ckpt.config != config.model:
-            raise ConfigError(
-                f"{last_path} was trained with another model config; use a new out_dir or delete it"
-            )
-        if ckpt.train_state is None:
-            raise DataError(
-                "checkpoint has no training state to resume from", path=last_path, field="train"
-            )
-        before = ckpt.train_state.get("train_config", {}).get("iterations")
-        if before != config.iterations:
-            raise ConfigError(
-                f"{last_path} belongs to a run of {before} iterations, not {config.iterations} "
-                "(the learning-rate schedule depends on it); use a new out_dir"
-            )
+        check_resumable(ckpt, config, last_path)
         model.load_state_dict(ckpt.state_dict)
         opt.load_state_dict(ckpt.train_state["optimizer"])
         sched.load_state_dict(ckpt.train_state["scheduler"])
@@ -520,6 +604,8 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
             scaler.load_state_dict(ckpt.train_state["scaler"])
         _set_rng_state(ckpt.train_state["rng"])
         step = ckpt.step
+        if dist_info.main:
+            _truncate_log(log_path, step)
     resumed_from = step
 
     module: nn.Module = BatchForward(model)
@@ -535,6 +621,8 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
     if config.preload and step < config.iterations:
         source = MemorySource(source, progress=config.progress and dist_info.main)
     dataset = FrameDataset(source, dataset_config(config.model, config.augment, config.seed))
+    if config.augment is not None and config.augment.gt_sampling is not None:
+        dataset.gt_database = dataset.build_gt_database()  # objects of the training frames
     per_rank = len(dataset) // dist_info.world
     steps_per_epoch = per_rank // config.batch_size
     if steps_per_epoch < 1:
@@ -696,7 +784,7 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
         save_last(step)
         # Stopped early (stop_at): no evaluation and no model.pt; last.pt resumes the run.
         finished = step >= config.iterations
-        if finished and (step > resumed_from or not (out_dir / "model.pt").exists()):
+        if finished:
             metrics = evaluate_now(step)
         if finished and dist_info.main:
             provenance = {

@@ -243,3 +243,20 @@ def test_fast_decode_is_close_to_the_full_decode() -> None:
     diff = (fast.images.int() - slow.images.int()).abs().float()
     assert diff.mean() < 3.0
     torch.testing.assert_close(fast.points, slow.points)
+
+
+def test_point_columns_follow_the_configured_features() -> None:
+    frame = CachedFrame.from_frame(_frames(1)[0])
+    base = DatasetConfig(cameras=("FRONT",), image_size=SIZE)
+    full = make_sample(frame, base).points.numpy()
+    for names in (("x", "y", "z"), ("x", "y", "z", "elongation", "intensity")):
+        s = make_sample(frame, dataclasses.replace(base, point_features=names)).points.numpy()
+        cols = [("x", "y", "z", "intensity", "elongation").index(n) for n in names]
+        np.testing.assert_array_equal(s, full[:, cols])
+    for bad in (("x", "y", "z", "intensity", "intensity"), ("x", "y", "z", "range")):
+        with pytest.raises(ConfigError, match="point_features"):
+            dataclasses.replace(base, point_features=bad)
+    from perceive.models.config import PillarConfig
+
+    with pytest.raises(ConfigError, match="each feature once"):
+        PillarConfig(point_features=("x", "y", "z", "intensity", "intensity"))

@@ -88,3 +88,107 @@ def test_config_round_trip_and_errors(tmp_path, data):
     path.write_text("{not json")
     with pytest.raises(ConfigError, match=r"c\.json"):
         TrainConfig.load(path)
+
+
+def test_resume_refuses_settings_that_change_the_result(data, tmp_path):
+    train(config(data, tmp_path, iterations=3), stop_at=1)
+    for change, name in (
+        (dict(lr=0.5), "lr"),
+        (dict(seed=5), "seed"),
+        (dict(augment=None), "augment"),
+    ):
+        with pytest.raises(ConfigError, match=f"other settings \\({name}: "):
+            train(config(data, tmp_path, iterations=3, **change))
+    # settings that do not change the result may differ
+    assert train(config(data, tmp_path, iterations=3, log_every=2)).step == 3
+
+
+def test_a_finished_run_is_not_rewritten(data, tmp_path):
+    first = train(config(data, tmp_path, val_data=(data,)))
+    before = {p: (tmp_path / p).read_bytes() for p in ("model.pt", "provenance.json", "log.jsonl")}
+    again = train(config(data, tmp_path, val_data=(data,)))
+    assert again.step == 2 and again.metrics == first.metrics
+    assert {p: (tmp_path / p).read_bytes() for p in before} == before
+    with pytest.raises(ConfigError, match="seed"):  # another run in the same folder
+        train(config(data, tmp_path, val_data=(data,), seed=1))
+
+
+def test_resume_drops_log_lines_past_the_checkpoint(data, tmp_path):
+    train(config(data, tmp_path, iterations=4), stop_at=2)
+    with open(tmp_path / "log.jsonl", "a") as f:  # what a kill after step 3 leaves behind
+        f.write(json.dumps({"step": 3, "loss": 1.0}) + "\n" + '{"step": 4, "lo')
+    train(config(data, tmp_path, iterations=4))
+    lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines if "loss" in r] == [1, 2, 3, 4]
+    assert all(r.get("loss") != 1.0 for r in lines)
+
+
+def test_gt_sampling_of_the_config_is_used(data, tmp_path, monkeypatch):
+    import perceive.training.data as data_mod
+    from perceive.training.augment import AugmentConfig, GTSamplingConfig
+
+    calls = []
+    real = data_mod.gt_sample
+    monkeypatch.setattr(data_mod, "gt_sample", lambda *a: calls.append(1) or real(*a))
+    aug = AugmentConfig(gt_sampling=GTSamplingConfig(max_per_class=(2, 2, 2, 0), min_points=1))
+    train(config(data, tmp_path, augment=aug))
+    assert len(calls) == 4  # 2 steps x 2 frames
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(lr="0.1"), "lr must be a number, got '0.1'"),
+        (lambda d: d.update(preload="no"), "preload must be true or false"),
+        (lambda d: d.update(device=0), "device must be a string"),
+        (lambda d: d.update(out_dir=None), "out_dir must be a string"),
+        (lambda d: d.update(warmup_fraction=True), "warmup_fraction must be a number"),
+        (lambda d: d["augment"].update(scale=[0.9, 1.0, 1.1]), "scale must be \\(low, high\\)"),
+        (lambda d: d["augment"].update(gt_sampling={"foo": 1}), "augment: .*foo"),
+        (lambda d: d["augment"].update(gt_sampling=[1]), "gt_sampling must be a mapping"),
+        (lambda d: d["model"]["camera"].update(image_size="64x32"), "image_size must be a list"),
+        (
+            lambda d: d["model"]["loss"].update(code_weights="11111111"),
+            "code_weights must be a list",
+        ),
+        (lambda d: d["model"]["head"].update(min_radius=True), "min_radius must be a number"),
+        (lambda d: d["model"]["grid"].update(voxel_size=["a", "b"]), "grid: could not convert"),
+    ],
+)
+def test_config_values_of_the_wrong_kind_are_named(data, tmp_path, edit, message):
+    d = config(data, tmp_path).to_dict()
+    edit(d)
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_dict(d)
+
+
+def test_augment_values_must_be_finite():
+    from perceive.training.augment import AugmentConfig
+
+    with pytest.raises(ConfigError, match="translation_std must be finite"):
+        AugmentConfig(translation_std=float("nan"))
+
+
+def test_worker_tracebacks_are_cut_to_the_error():
+    from perceive.cli.main import _without_worker_traceback
+
+    msg = (
+        "Caught MissingComponentError in DataLoader worker process 0.\n"
+        "Original Traceback (most recent call last):\n"
+        '  File "worker.py", line 375, in _worker_loop\n'
+        "perceive.errors.MissingComponentError: seg: camera 'SIDE_LEFT' is not in the frame\n"
+    )
+    assert _without_worker_traceback(msg) == (
+        "seg: camera 'SIDE_LEFT' is not in the frame (in a DataLoader worker)"
+    )
+    assert _without_worker_traceback("plain message") == "plain message"
+
+
+def test_a_model_of_fewer_point_features_trains(data, tmp_path):
+    import dataclasses
+
+    model = tiny_config("lidar")
+    model = dataclasses.replace(
+        model, pillars=dataclasses.replace(model.pillars, point_features=("x", "y", "z"))
+    )
+    assert train(config(data, tmp_path, model=model)).step == 2
