@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from perceive.datasets.waymo.bench import benchmark_segment, format_timing, synthetic_segment
 from perceive.errors import ConfigError
-from perceive.io.atomic import atomic_write_text
+from perceive.io.atomic import atomic_write_text, check_output_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="synthetic range images of random values (the worst case for zlib) instead of a scene",
     )
     parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="call perceive.utils.memory.keep_freed_memory() first (glibc keeps freed memory "
+        "for reuse: no fresh pages per frame)",
+    )
+    parser.add_argument(
         "--keep-synthetic", type=Path, default=None,
         help="write the generated segment here (and keep it) instead of a temporary folder",
     )  # fmt: skip
@@ -54,6 +60,16 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--frames must be >= 1, got {args.frames}")
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    for flag, out in (("--json", args.json), ("--keep-synthetic", args.keep_synthetic)):
+        if out is not None:
+            check_output_file(out, flag)
+    kept = False
+    if args.keep_freed_memory:
+        from perceive.utils.memory import keep_freed_memory
+
+        kept = keep_freed_memory()
+        if not kept:
+            print("--keep-freed-memory: not a glibc system; the allocator is unchanged")
     with tempfile.TemporaryDirectory(prefix="perceive-bench-") as tmp:
         path = args.segment
         if path is None:
@@ -75,12 +91,18 @@ def run(args: argparse.Namespace) -> int:
                 workers=args.workers,
             )
     print(format_timing(timing))
+    print(
+        "allocator: freed memory kept for reuse (--keep-freed-memory)"
+        if kept
+        else "allocator: the C library's defaults (freed memory may go back to the kernel)"
+    )
     if args.json is not None:
         figures = asdict(timing) | {
             "lidar_ms": timing.lidar_ms,
             "total_ms": timing.total_ms,
             "fps": timing.fps,
             "floor_ms": timing.floor_ms,
+            "kept_freed_memory": kept,
         }
         atomic_write_text(args.json, json.dumps(figures, indent=2) + "\n")
     return 0

@@ -33,7 +33,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from perceive.datasets.types import OBJECT_TYPES, Boxes3D, CameraCalibration, Frame, PointCloud
-from perceive.errors import ConfigError, DataError, MissingComponentError, PerceiveError
+from perceive.errors import (
+    ConfigError,
+    DataError,
+    MissingComponentError,
+    NotAFileError,
+    PerceiveError,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import onnxruntime as ort
@@ -469,6 +475,8 @@ class Detector:
             raise ConfigError(f"Detector: {e}") from None
         cfg = self.config
         self.path = Path(path)
+        if self.path.is_dir():
+            raise NotAFileError("is a folder, not an ONNX model file", path=self.path)
         if not self.path.is_file():
             raise FileNotFoundError(f"no such model file: {self.path}")
 

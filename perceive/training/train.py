@@ -744,6 +744,7 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             scaler.step(opt)
             scaler.update()
+            lr_used = sched.get_last_lr()[0]  # the rate of this step (the log's "lr")
             sched.step()
             step += 1
             samples += len(batch) * dist_info.world
@@ -759,7 +760,7 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
                 final_loss = rec["loss"]
                 rec.update(
                     step=step,
-                    lr=sched.get_last_lr()[0],
+                    lr=lr_used,
                     samples_per_s=window_steps
                     * config.batch_size
                     * dist_info.world

@@ -21,7 +21,7 @@ from perceive.deploy.runner import (
     ProviderUnavailableError,
     select_providers,
 )
-from perceive.errors import ConfigError, DataError, MissingComponentError
+from perceive.errors import ConfigError, DataError, MissingComponentError, NotAFileError
 from tests.deploy import standin
 
 CAMS = standin.CAMERAS
@@ -285,6 +285,8 @@ def test_config_errors(standin_onnx: Path, tmp_path: Path) -> None:
         Detector(standin_onnx, thread=2)
     with pytest.raises(FileNotFoundError, match="no such model file"):
         Detector(tmp_path / "nope.onnx")
+    with pytest.raises(NotAFileError, match="is a folder"):
+        Detector(tmp_path)
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
     with pytest.raises(DataError, match=r"junk\.onnx.*cannot load"):

@@ -192,3 +192,22 @@ def test_a_model_of_fewer_point_features_trains(data, tmp_path):
         model, pillars=dataclasses.replace(model.pillars, point_features=("x", "y", "z"))
     )
     assert train(config(data, tmp_path, model=model)).step == 2
+
+
+def test_logged_lr_is_the_rate_of_the_step(data, tmp_path):
+    """The log's lr of step k is the rate step k used (the schedule's value before it steps)."""
+    cfg = config(data, tmp_path, iterations=4, lr=1e-3)
+    train(cfg)
+    lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([p], lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=4, pct_start=cfg.warmup_fraction,
+        div_factor=10.0, final_div_factor=100.0,
+    )  # fmt: skip
+    used = []
+    for _ in range(4):
+        used.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert [r["lr"] for r in lines if "loss" in r] == pytest.approx(used)
