@@ -475,6 +475,34 @@ def resume_conflicts(before: dict[str, Any], config: TrainConfig) -> list[str]:
     ]
 
 
+class _GracefulInterrupt:
+    """The first Ctrl-C (SIGINT) asks the training loop to stop at the next step boundary
+    with ``last.pt`` written; a second one interrupts at once. Only in the main thread
+    (signal handlers cannot be set elsewhere); the previous handler comes back after."""
+
+    def __init__(self) -> None:
+        import signal
+        import threading
+
+        self.requested = False
+        self._installed = threading.current_thread() is threading.main_thread()
+        self._previous: Any = (
+            signal.signal(signal.SIGINT, self._handle) if self._installed else None
+        )
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        import signal
+
+        if self._installed:  # None: a handler not set from Python; Python's default then
+            signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+            self._installed = False
+
+
 def check_resumable(ckpt: Any, config: TrainConfig, path: Path) -> None:
     """Raise unless the ``last.pt`` checkpoint ``ckpt`` belongs to the run ``config`` describes:
     the same model, iterations and :data:`RESUME_FIXED` settings.
@@ -721,9 +749,21 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
         else nullcontext
     )
     end = config.iterations if stop_at is None else min(config.iterations, int(stop_at))
+    stop = _GracefulInterrupt()
     try:
         while step < end:
-            batch = next(it).to(device, non_blocking=True)
+            if stop.requested:
+                save_last(step)  # a step boundary: resuming continues exactly from here
+                raise KeyboardInterrupt(
+                    f"interrupted after step {step}; {last_path} holds it: the same command resumes"
+                )
+            try:
+                batch = next(it)
+            except Exception:
+                if stop.requested:  # a DataLoader worker stopped by the same Ctrl-C
+                    continue
+                raise
+            batch = batch.to(device, non_blocking=True)
             points, point_batch = model.select_batch_points(
                 batch.points, batch.point_batch, len(batch)
             )
@@ -801,6 +841,7 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
             with atomic_open(out_dir / "provenance.json", "w") as f:
                 f.write(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
     finally:
+        stop.restore()
         bar.close()
         if device.type == "cpu":
             # Process-wide state: give the caller back the default (other code in the

@@ -211,3 +211,33 @@ def test_logged_lr_is_the_rate_of_the_step(data, tmp_path):
         opt.step()
         sched.step()
     assert [r["lr"] for r in lines if "loss" in r] == pytest.approx(used)
+
+
+def test_ctrl_c_stops_at_a_step_boundary_and_resumes_exactly(data, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import perceive.training.train as train_mod
+
+    torch.set_num_threads(1)
+    full = train(config(data, tmp_path / "full", iterations=4))
+    real = train_mod._append_log
+
+    def ctrl_c_at_step_2(path, record):
+        real(path, record)
+        if record.get("step") == 2 and "loss" in record:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(train_mod, "_append_log", ctrl_c_at_step_2)
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt, match="interrupted after step 2"):
+        train(config(data, tmp_path / "cut", iterations=4))
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is given back
+    assert load_checkpoint(tmp_path / "cut" / "last.pt").step == 2
+    monkeypatch.setattr(train_mod, "_append_log", real)
+    resumed = train(config(data, tmp_path / "cut", iterations=4))
+    assert resumed.resumed_from == 2 and resumed.step == 4
+    a = load_checkpoint(full.model_path).state_dict
+    b = load_checkpoint(resumed.model_path).state_dict
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
