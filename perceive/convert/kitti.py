@@ -286,16 +286,31 @@ class KittiWriter:
         )
 
     def frame_done(self, job: SegmentJob, index: int) -> FrameStats | None:
-        """Stats of a frame whose files are complete (its stats file, written last, exists)."""
+        """Stats of a frame whose files are complete (its stats file, written last, exists).
+
+        Raises:
+            DataError: the frame's KITTI id holds a frame of another segment (another set
+                of sources converted into this folder before): writing would overwrite it.
+        """
         from perceive.convert.runner import FrameStats
 
         p = self._stats_path(job, index)
         if not p.exists():
             return None
         try:
-            return FrameStats(**json.loads(p.read_text()))
-        except (json.JSONDecodeError, TypeError):
+            d = json.loads(p.read_text())
+            owner = d.pop("key", job.key)
+            stats = FrameStats(**d)
+        except (json.JSONDecodeError, TypeError, AttributeError):
             return None
+        if owner != job.key:
+            fid = frame_id(job.split, job.segment_index, index)
+            raise DataError(
+                f"KITTI id {fid} holds frame {index} of segment {owner!r}, not of {job.key!r}: "
+                "another set of sources was converted into this folder; use a new --out",
+                path=p,
+            )
+        return stats
 
     def write_frame(self, job: SegmentJob, index: int, frame: Frame) -> FrameStats:
         """Write every file of one frame; computed first, so a bad frame writes nothing."""
@@ -322,7 +337,9 @@ class KittiWriter:
         atomic_write_bytes(self._path(job, index, "velodyne", ".bin"), points.tobytes())
         n_boxes = labels["all"].count("\n")
         stats = FrameStats(int(frame.timestamp_us), len(points), n_boxes, frame.segment)
-        atomic_write_text(self._stats_path(job, index), json.dumps(stats.__dict__))
+        atomic_write_text(
+            self._stats_path(job, index), json.dumps({**stats.__dict__, "key": job.key})
+        )
         return stats
 
     def finalize(self, manifests: Sequence[dict]) -> None:

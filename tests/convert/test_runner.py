@@ -277,3 +277,14 @@ def test_v2_segments_are_numbered_within_their_split(
     assert val == [f"1000{i:03d}" for i in range(FRAMES)]
     with pytest.raises(DataError, match="3-digit"):
         frame_id("testing", 1000, 0)
+
+
+def test_kitti_ids_of_another_source_set_are_not_overwritten(
+    sources: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "k"
+    run_conversion(str(sources["v1"] / "seg0.tfrecord"), "kitti", out, progress_bar=False)
+    before = tree(out)
+    with pytest.raises(DataError, match="holds frame 0 of segment 'seg0', not of 'seg1'"):
+        run_conversion(str(sources["v1"] / "seg1.tfrecord"), "kitti", out, progress_bar=False)
+    assert tree(out) == before
