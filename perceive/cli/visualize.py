@@ -42,6 +42,16 @@ def _title(ckpt_path: Path, model, provenance: dict) -> str:
     return f"{model.config.variant} ({ckpt_path.name}{extra})"
 
 
+def _where(source: object, index: int, segment: str) -> str:
+    """``<segment> frame <k>`` with k the frame's number within its segment (and the index
+    into ``--data`` when they differ, as they do past the first segment)."""
+    locate = getattr(source, "frame_in_segment", None)  # caches, v1 and v2 sources
+    k = None if locate is None else int(locate(index))
+    if k is None or k == index:
+        return f"{segment} frame {index}"
+    return f"{segment} frame {k} (data index {index})"
+
+
 def run(args: argparse.Namespace) -> int:
     """Draw every requested frame."""
     import numpy as np
@@ -74,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
             keep = d.scores >= thr
             dets.append((d.boxes[np.flatnonzero(keep)], d.scores[keep]))
         stem = f"{frame.segment}_{frame.timestamp_us}"
+        where = _where(source, index, frame.segment)
         first_path, first_model, first_prov = models[0]
         images = {
             n: decode_jpeg(frame.image_bytes[n]) for n in frame.image_bytes if n in frame.cameras
@@ -86,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             gt=gt,
             pred=dets[0][0],
             scores=dets[0][1],
-            title=f"{_title(first_path, first_model, first_prov)}: {frame.segment} frame {index}\n"
+            title=f"{_title(first_path, first_model, first_prov)}: {where}\n"
             "ground truth solid, predictions dashed",
         )
         written.append(out)
@@ -109,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
                     legend=k == 0,
                 )
             fig.suptitle(
-                f"{frame.segment} frame {index}: ground truth solid, predictions dashed",
+                f"{where}: ground truth solid, predictions dashed",
                 fontsize=10,
             )
             fig.tight_layout()

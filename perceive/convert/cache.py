@@ -397,6 +397,10 @@ class CacheReader:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def frame_in_segment(self, i: int) -> int:
+        """The number of frame ``i`` of the set within its segment."""
+        return int(self.entries[i].index)
+
     def path(self, i: int) -> Path:
         """File of frame ``i`` of the set."""
         e = self.entries[i]

@@ -665,10 +665,21 @@ def profile_ops(
         events = json.loads(Path(sess.end_profiling()).read_text())
     by_op: dict[str, float] = {}
     by_node: dict[tuple[str, str], float] = {}
-    n_runs = 0
+    # The first run is the untimed warm-up (the profiler records from session creation):
+    # its node events lie inside its model_run window and are left out.
+    run_events = sorted(
+        (e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
+        key=lambda e: e.get("ts", 0),
+    )
+    n_runs = max(len(run_events) - 1, 0)
+    warm = (
+        (run_events[0]["ts"], run_events[0]["ts"] + run_events[0].get("dur", 0))
+        if run_events
+        else (0, -1)
+    )
     for e in events:
-        if e.get("cat") == "Session" and e.get("name") == "model_run":
-            n_runs += 1
+        if warm[0] <= e.get("ts", -1) <= warm[1]:
+            continue
         if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time"):
             op = e.get("args", {}).get("op_name", "?")
             by_op[op] = by_op.get(op, 0.0) + e["dur"] / 1e3

@@ -435,6 +435,10 @@ class V1Source:
         f = int(np.searchsorted(self._starts, index, side="right") - 1)
         return CachedFrame.from_frame(self._segment(f)[index - int(self._starts[f])])
 
+    def frame_in_segment(self, index: int) -> int:
+        """The number of frame ``index`` within its segment (file)."""
+        return index - int(self._starts[np.searchsorted(self._starts, index, side="right") - 1])
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_open"] = {}
@@ -480,6 +484,10 @@ class V2Source:
         while len(self._open) > MAX_OPEN_SEGMENTS:
             self._open.pop(next(iter(self._open)))
         return CachedFrame.from_frame(seg[index - int(self._starts[f])])
+
+    def frame_in_segment(self, index: int) -> int:
+        """The number of frame ``index`` within its segment (file)."""
+        return index - int(self._starts[np.searchsorted(self._starts, index, side="right") - 1])
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

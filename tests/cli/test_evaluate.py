@@ -90,6 +90,8 @@ def test_unwritable_outputs_are_refused_before_evaluating(tmp_path, capsys):
     assert "OBJECT_TYPE" not in err.out  # refused before the evaluation
     rc = main(["evaluate", *files, "--plot", str(tmp_path / "pred.bin" / "pr.png")])
     assert rc == 1 and "pred.bin is not a folder" in capsys.readouterr().err
+    rc = main(["evaluate", *files, "--plot", str(tmp_path / "pr.jpg")])
+    assert rc == 1 and "give a .png path" in capsys.readouterr().err
 
 
 def test_an_os_error_is_one_line(tmp_path, capsys, monkeypatch):

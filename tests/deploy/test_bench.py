@@ -316,3 +316,15 @@ def test_a_large_score_difference_is_flagged(report: bench.BenchReport) -> None:
     assert "WARNING: scores differ" in format_report(replace(report, torch=t))
     t = replace(t, max_score_diff=1e-6)
     assert "WARNING" not in format_report(replace(report, torch=t))
+
+
+@pytest.mark.parametrize("runs", [1, 3])
+def test_profile_counts_the_timed_runs_only(standin_onnx: Path, runs: int) -> None:
+    from perceive.deploy.quantize import generated_frames
+    from perceive.deploy.runner import Detector
+
+    det = Detector(standin_onnx)
+    inputs = det.prepare(*det.inputs_from_frame(generated_frames(1)[0]))
+    p = bench.profile_ops(standin_onnx, inputs, threads=1, runs=runs, top=1000)
+    assert p["runs"] == runs  # the warm-up run is not one of them
+    assert sum(r["ms"] for r in p["by_op"]) == pytest.approx(p["kernel_ms_per_run"])

@@ -260,3 +260,18 @@ def test_point_columns_follow_the_configured_features() -> None:
 
     with pytest.raises(ConfigError, match="each feature once"):
         PillarConfig(point_features=("x", "y", "z", "intensity", "intensity"))
+
+
+def test_frame_numbers_within_segments(v1_dir: Path, tmp_path: Path) -> None:
+    from perceive.cli.visualize import _where
+    from perceive.convert.cache import CacheReader
+    from perceive.convert.runner import run_conversion
+    from perceive.training.data import V1Source
+
+    v1 = V1Source(v1_dir)  # a: 3 frames, b: 2 frames
+    assert [v1.frame_in_segment(i) for i in range(5)] == [0, 1, 2, 0, 1]
+    run_conversion(v1_dir, "cache", tmp_path / "c", progress_bar=False)
+    cache = CacheReader(tmp_path / "c")
+    assert [cache.frame_in_segment(i) for i in range(5)] == [0, 1, 2, 0, 1]
+    assert _where(v1, 4, "b") == "b frame 1 (data index 4)"
+    assert _where(v1, 1, "a") == "a frame 1"
