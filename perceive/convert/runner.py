@@ -31,7 +31,7 @@ from typing import Protocol
 from perceive.convert.cache import safe_name
 from perceive.datasets.types import Frame
 from perceive.errors import ConfigError, DataError, PerceiveError
-from perceive.io.atomic import atomic_write_text
+from perceive.io.atomic import atomic_write_text, remove_stale_temporaries
 
 #: Marker file naming the format and version of an output folder.
 MARKER_NAME = "PERCEIVE_FORMAT.json"
@@ -598,22 +598,6 @@ class ConversionSummary:
         if len(self.skipped) > 50:
             lines.append(f"    ... and {len(self.skipped) - 50} more (see _summary.json)")
         return "\n".join(lines)
-
-
-def remove_stale_temporaries(out: str | Path) -> int:
-    """Delete temporary files that killed writers left behind; returns how many.
-
-    Atomic writes go to hidden ``.<name>.<random>.tmp[.<suffix>]`` files that are renamed
-    when complete; a process killed mid-write (SIGKILL, power loss) leaves one behind.
-    Call this only when no conversion is writing to ``out``.
-    """
-    n = 0
-    for p in Path(out).rglob(".*"):
-        if p.is_file() and ".tmp" in p.name:
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
-                n += 1
-    return n
 
 
 def finalize(spec: ConvertSpec, jobs: Sequence[SegmentJob]) -> None:

@@ -90,3 +90,20 @@ def check_output_file(path: str | Path, what: str = "output") -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputPathError(f"{what} cannot be written: {parent} is not writable", path=path)
     return path
+
+
+def remove_stale_temporaries(out: str | Path) -> int:
+    """Delete temporary files that killed writers left behind; returns how many.
+
+    Atomic writes go to hidden ``.<name>.<random>.tmp[.<suffix>]`` files that are renamed
+    when complete; a process killed mid-write (SIGKILL, power loss) leaves one behind.
+    Call this only when nothing else is writing to ``out`` (``perceive convert`` and
+    ``perceive synth`` call it when they finish).
+    """
+    n = 0
+    for p in Path(out).rglob(".*"):
+        if p.is_file() and ".tmp" in p.name:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                n += 1
+    return n

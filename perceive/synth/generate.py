@@ -20,7 +20,7 @@ import numpy as np
 from perceive.datasets.types import Frame, FrameContext
 from perceive.errors import ConfigError
 from perceive.geometry.transforms import euler_to_rotation, make_transform
-from perceive.io.atomic import atomic_write_text
+from perceive.io.atomic import atomic_write_text, remove_stale_temporaries
 from perceive.synth import camera as cam
 from perceive.synth import labels as lab
 from perceive.synth import lidar as lid
@@ -318,4 +318,5 @@ def generate_dataset(
             # v2 is converted from the v1 file just written, frame by frame (little memory)
             with Segment(paths[i]) as seg:
                 v2mod.write_v2_segment(out / "v2", iter(seg), split=v2_split)
+    remove_stale_temporaries(out)  # left by a killed earlier run
     return paths

@@ -93,6 +93,10 @@ def test_same_seed_same_bytes_and_resume(tmp_path):
         tmp_path / "a", config=cfg, segments=1, frames=2, seed=3, progress=False
     )
     assert again == p1 and p1[0].stat().st_mtime_ns == mtime  # complete segment skipped
+    stale = tmp_path / "a" / f".{p1[0].name}.x1y2z3.tmp"  # what a killed run leaves
+    stale.write_bytes(b"partial")
+    generate_dataset(tmp_path / "a", config=cfg, segments=1, frames=2, seed=3, progress=False)
+    assert not stale.exists()
     assert (tmp_path / "a" / MANIFEST).is_file()
     with pytest.raises(ConfigError, match="another seed"):
         generate_dataset(tmp_path / "a", config=cfg, segments=1, frames=2, seed=4, progress=False)
