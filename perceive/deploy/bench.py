@@ -476,6 +476,13 @@ class FrameSource:
         path = Path(data)
         if path.is_dir():
             files = sorted(path.glob("*.tfrecord"))
+            if not files and (path / "PERCEIVE_FORMAT.json").exists():
+                raise DataError(
+                    "a perceive cache holds frames already decoded to points; the benchmark "
+                    "times the whole path from Waymo records: give the .tfrecord files it "
+                    "was converted from",
+                    path=path,
+                )
             if not files:
                 raise DataError("folder holds no .tfrecord files", path=path)
         elif path.is_file():

@@ -124,6 +124,9 @@ def test_frame_sources(fixture_segment: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(Exception, match=r"no \.tfrecord"):
         FrameSource(tmp_path / "empty", 1)
+    (tmp_path / "empty" / "PERCEIVE_FORMAT.json").write_text('{"format": "cache"}')
+    with pytest.raises(Exception, match="the .tfrecord files it was converted from"):
+        FrameSource(tmp_path / "empty", 1)
 
 
 def test_synthetic_waymo_frame_is_waymo_sized() -> None:
