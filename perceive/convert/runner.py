@@ -315,6 +315,15 @@ def _started_path(out: str | Path, job: SegmentJob) -> Path:
     return Path(out) / MANIFEST_DIR / f"{job.manifest_name}.started"
 
 
+def _start_note(path: Path) -> dict:
+    """A job's start note (empty when missing or unreadable)."""
+    try:
+        note = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return note if isinstance(note, dict) else {}
+
+
 def _source_changed(out: str | Path, job: SegmentJob) -> bool:
     """Whether frames already in ``out`` for this job came from another version of its
     source (its manifest or its start note records another signature)."""
@@ -391,11 +400,12 @@ def convert_segment(
             from_manifest=True,
         )
     writer = make_writer(spec.fmt, spec.out)
-    # Frames on disk from another version of the source are converted again, not kept.
-    redo = _source_changed(spec.out, job)
+    # Frames on disk from another version of the source are converted again, not kept; the
+    # start note remembers it until the job finishes, so an interrupted redo stays a redo.
     started = _started_path(spec.out, job)
+    redo = _source_changed(spec.out, job) or _start_note(started).get("redo") is True
     started.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(started, json.dumps({"source": job.source_signature()}) + "\n")
+    atomic_write_text(started, json.dumps({"source": job.source_signature(), "redo": redo}) + "\n")
     try:
         reader = _Reader(job, spec.strict)
     except (PerceiveError, OSError) as e:

@@ -212,6 +212,11 @@ def test_a_changed_source_is_converted_again(tmp_path: Path, interrupted: bool) 
     else:
         run_conversion(src.parent, "cache", out, progress_bar=False)
     _write_v1(src, 5)  # the same file name, other frames
+    if interrupted:  # and the redo is interrupted too: what it did not reach is still old
+        with pytest.raises(SimulatedKillError):
+            run_conversion(
+                src.parent, "cache", out, progress_bar=False, on_frame=_interrupt_after(1)
+            )
     s = run_conversion(src.parent, "cache", out, progress_bar=False)
     assert (s.converted, s.resumed) == (FRAMES, 0)
     assert {f.segment for f in CacheReader(out)} == {"seg5"}

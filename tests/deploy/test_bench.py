@@ -125,7 +125,7 @@ def test_frame_sources(fixture_segment: Path, tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"no \.tfrecord"):
         FrameSource(tmp_path / "empty", 1)
     (tmp_path / "empty" / "PERCEIVE_FORMAT.json").write_text('{"format": "cache"}')
-    with pytest.raises(Exception, match="the .tfrecord files it was converted from"):
+    with pytest.raises(Exception, match=r"the \.tfrecord files it was converted from"):
         FrameSource(tmp_path / "empty", 1)
 
 
