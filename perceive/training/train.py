@@ -478,14 +478,16 @@ def resume_conflicts(before: dict[str, Any], config: TrainConfig) -> list[str]:
 class _GracefulInterrupt:
     """The first Ctrl-C (SIGINT) asks the training loop to stop at the next step boundary
     with ``last.pt`` written; a second one interrupts at once. Only in the main thread
-    (signal handlers cannot be set elsewhere); the previous handler comes back after."""
+    (signal handlers cannot be set elsewhere) and in single-process runs (ranks of a
+    distributed run could see the request at different steps and wait for each other);
+    the previous handler comes back after."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
         import signal
         import threading
 
         self.requested = False
-        self._installed = threading.current_thread() is threading.main_thread()
+        self._installed = enabled and threading.current_thread() is threading.main_thread()
         self._previous: Any = (
             signal.signal(signal.SIGINT, self._handle) if self._installed else None
         )
@@ -540,10 +542,10 @@ def _truncate_log(path: Path, step: int) -> None:
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(rec, dict) and int(rec.get("step", 0)) <= step:
-            keep.append(line)
+            if isinstance(rec, dict) and int(rec.get("step", 0)) <= step:
+                keep.append(line)
+        except (json.JSONDecodeError, TypeError, ValueError):
+            continue  # a line cut short by the kill
     with atomic_open(path, "w") as f:
         f.write("".join(line + "\n" for line in keep))
 
@@ -749,7 +751,7 @@ def train(config: TrainConfig, *, stop_at: int | None = None) -> TrainResult:
         else nullcontext
     )
     end = config.iterations if stop_at is None else min(config.iterations, int(stop_at))
-    stop = _GracefulInterrupt()
+    stop = _GracefulInterrupt(enabled=dist_info.world == 1)
     try:
         while step < end:
             if stop.requested:
