@@ -611,14 +611,47 @@ class ConversionSummary:
 
 
 def finalize(spec: ConvertSpec, jobs: Sequence[SegmentJob]) -> None:
-    """Write the set's index from the manifests of ``jobs`` (those that finished).
+    """Write the set's index from the manifests of ``jobs`` (those that finished) and of
+    segments that earlier runs with other sources converted into the same folder.
 
     Run it once every job is done (it also removes temporaries of killed writers).
     """
     writer = make_writer(spec.fmt, spec.out)
     manifests = [m for job in jobs if (m := load_manifest(spec.out, job)) is not None]
+    manifests += earlier_manifests(spec.out, spec.fmt, {job.key for job in jobs})
     remove_stale_temporaries(spec.out)
     writer.finalize(manifests)
+
+
+def earlier_manifests(out: str | Path, fmt: str, exclude: set[str]) -> list[dict]:
+    """Manifests of segments that earlier runs with other sources converted into ``out``,
+    one per segment (a segment converted in frame ranges is merged, each frame once), so
+    that the index keeps listing them. Segments in ``exclude`` (this run's) are left out."""
+    by_key: dict[str, list[dict]] = {}
+    for p in sorted((Path(out) / MANIFEST_DIR).glob("*.json")):
+        try:
+            m = json.loads(p.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        job = m.get("job") if isinstance(m, dict) else None
+        if not isinstance(job, dict) or m.get("format") != fmt or job.get("key") in exclude:
+            continue
+        by_key.setdefault(str(job.get("key")), []).append(m)
+    merged = []
+    for ms in by_key.values():
+        ms.sort(key=lambda m: m["job"].get("start", 0))
+        frames = {int(f[0]): f for m in ms for f in m.get("frames", [])}
+        skipped = {(s.get("record"), s.get("reason")): s for m in ms for s in m.get("skipped", [])}
+        merged.append(
+            {
+                **ms[0],
+                "job": {**ms[0]["job"], "start": 0, "stop": None},
+                "segment": next((m["segment"] for m in ms if m.get("segment")), ""),
+                "frames": [frames[i] for i in sorted(frames)],
+                "skipped": list(skipped.values()),
+            }
+        )
+    return merged
 
 
 _QUEUE: mp.Queue | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -293,3 +294,18 @@ def test_kitti_ids_of_another_source_set_are_not_overwritten(
     with pytest.raises(DataError, match="holds frame 0 of segment 'seg0', not of 'seg1'"):
         run_conversion(str(sources["v1"] / "seg1.tfrecord"), "kitti", out, progress_bar=False)
     assert tree(out) == before
+
+
+def test_the_index_keeps_segments_of_earlier_runs(sources: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    seg0, seg1 = (str(sources["v1"] / f"seg{i}.tfrecord") for i in range(2))
+    run_conversion(seg0, "cache", out, workers=3, progress_bar=False)  # in frame ranges
+    run_conversion(seg0, "cache", out, progress_bar=False)  # and again as one job
+    run_conversion(seg1, "cache", out, progress_bar=False)  # another source
+    reader = CacheReader(out)
+    assert len(reader) == SEGMENTS * FRAMES  # each frame once
+    assert sorted({f.segment for f in reader}) == ["seg0", "seg1"]
+    run_conversion(seg1, "pcd", tmp_path / "p", progress_bar=False)
+    run_conversion(seg0, "pcd", tmp_path / "p", progress_bar=False)
+    index = json.loads((tmp_path / "p" / "index.json").read_text())
+    assert sorted(s["key"] for s in index["segments"]) == ["seg0", "seg1"]
