@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     except KeyboardInterrupt as e:  # Ctrl-C: one line (train says where it can resume)
-        print(f"perceive {args.command}: {e or 'interrupted'}", file=sys.stderr)
+        print(f"perceive {args.command}: {str(e) or 'interrupted'}", file=sys.stderr)
         return 130
     except OSError as e:  # a path that cannot be read or written: one line, no traceback
         print(f"perceive {args.command}: error: {e}", file=sys.stderr)

@@ -241,3 +241,20 @@ def test_ctrl_c_stops_at_a_step_boundary_and_resumes_exactly(data, tmp_path, mon
     b = load_checkpoint(resumed.model_path).state_dict
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_cli_turns_ctrl_c_into_one_line(monkeypatch, capsys):
+    import perceive.cli.main as cli
+
+    class Interrupted:
+        @staticmethod
+        def add_arguments(parser):
+            parser.add_argument("path")
+
+        @staticmethod
+        def run(args):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_load", lambda name: Interrupted)
+    assert cli.main(["info", "x"]) == 130
+    assert capsys.readouterr().err.strip() == "perceive info: interrupted"
