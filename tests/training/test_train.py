@@ -169,21 +169,6 @@ def test_augment_values_must_be_finite():
         AugmentConfig(translation_std=float("nan"))
 
 
-def test_worker_tracebacks_are_cut_to_the_error():
-    from perceive.cli.main import _without_worker_traceback
-
-    msg = (
-        "Caught MissingComponentError in DataLoader worker process 0.\n"
-        "Original Traceback (most recent call last):\n"
-        '  File "worker.py", line 375, in _worker_loop\n'
-        "perceive.errors.MissingComponentError: seg: camera 'SIDE_LEFT' is not in the frame\n"
-    )
-    assert _without_worker_traceback(msg) == (
-        "seg: camera 'SIDE_LEFT' is not in the frame (in a DataLoader worker)"
-    )
-    assert _without_worker_traceback("plain message") == "plain message"
-
-
 def test_a_model_of_fewer_point_features_trains(data, tmp_path):
     import dataclasses
 
@@ -241,20 +226,3 @@ def test_ctrl_c_stops_at_a_step_boundary_and_resumes_exactly(data, tmp_path, mon
     b = load_checkpoint(resumed.model_path).state_dict
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
-
-
-def test_cli_turns_ctrl_c_into_one_line(monkeypatch, capsys):
-    import perceive.cli.main as cli
-
-    class Interrupted:
-        @staticmethod
-        def add_arguments(parser):
-            parser.add_argument("path")
-
-        @staticmethod
-        def run(args):
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(cli, "_load", lambda name: Interrupted)
-    assert cli.main(["info", "x"]) == 130
-    assert capsys.readouterr().err.strip() == "perceive info: interrupted"
