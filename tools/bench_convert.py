@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from _cli import at_least, run  # tools/_cli.py (this folder is on sys.path)
 
 
 def _smooth_jpeg(rng: np.random.Generator, width: int, height: int) -> bytes:
@@ -181,7 +182,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", help="existing v1 .tfrecord folder (default: generate)")
     ap.add_argument("--segments", type=int, default=2, help="generated segments")
-    ap.add_argument("--frames", type=int, default=6, help="frames per generated segment")
+    ap.add_argument("--frames", type=at_least(1), default=6, help="frames per generated segment")
     ap.add_argument(
         "--scale", type=float, default=1.0, help="range-image width scale (1: real size)"
     )
@@ -247,4 +248,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

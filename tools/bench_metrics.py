@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _cli import at_least, run  # tools/_cli.py (this folder is on sys.path)
 
 from perceive.datasets.types import Boxes3D
 from perceive.evaluation import FrameDetections, evaluate_detections, read_objects, write_objects
@@ -87,7 +88,7 @@ def best_of(fn, repeat: int) -> float:
 def main() -> None:
     """Run the benchmark and print its figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--frames", type=at_least(1), default=200)
     ap.add_argument("--preds", type=int, default=100, help="predictions per frame")
     ap.add_argument("--gts", type=int, default=60, help="ground truth boxes per frame")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs; the best is reported")
@@ -139,4 +140,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

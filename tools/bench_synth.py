@@ -17,6 +17,7 @@ import os
 import time
 
 import numpy as np
+from _cli import at_least, run  # tools/_cli.py (this folder is on sys.path)
 
 from perceive.datasets.waymo.v1_writer import serialize_frame
 from perceive.io.tfrecord import encode_record
@@ -27,7 +28,9 @@ from perceive.synth.generate import SegmentGenerator
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="train", choices=("tiny", "train"))
-    ap.add_argument("--frames", type=int, default=6, help="frames to make (first one is warm-up)")
+    ap.add_argument(
+        "--frames", type=at_least(2), default=6, help="frames to make (first one is warm-up)"
+    )
     ap.add_argument("--seed", type=int, default=123)
     ap.add_argument("--target", type=int, default=2000, help="dataset size to extrapolate to")
     args = ap.parse_args()
@@ -71,4 +74,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -18,6 +18,7 @@ import io
 import time
 
 import torch
+from _cli import at_least, run  # tools/_cli.py (this folder is on sys.path)
 from torch.utils.flop_counter import FlopCounterMode
 
 from perceive.models.build import build_detector, build_loss
@@ -129,7 +130,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--points", type=int, default=120_000, help="points per generated frame")
     parser.add_argument("--boxes", type=int, default=40, help="boxes per generated frame")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps")
+    parser.add_argument("--steps", type=at_least(1), default=5, help="timed steps")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", nargs="+", help="time real frames through the DataLoader instead")
     parser.add_argument("--workers", type=int, default=1)
@@ -154,4 +155,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -22,6 +22,8 @@ import re
 import sys
 from pathlib import Path
 
+from _cli import run  # tools/_cli.py (this folder is on sys.path)
+
 from perceive.io.atomic import atomic_write_text
 from perceive.training.runs import load_run
 
@@ -124,4 +126,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

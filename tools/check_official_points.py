@@ -19,10 +19,17 @@ from perceive.datasets import waymo
 
 
 def main(argv: list[str]) -> int:
+    if argv in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     if len(argv) != 2:
         print(__doc__)
         return 2
     segment, dump = Path(argv[0]), Path(argv[1])
+    missing = [p for p in (segment, dump / "points_return1.npy") if not p.exists()]
+    if missing:
+        print(f"check_official_points: no such file: {missing[0]}", file=sys.stderr)
+        return 1
     frame = waymo.open(segment)[0]
     worst = 0.0
     for ret in (1, 2):

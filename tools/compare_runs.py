@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         "--label", help="what the final metrics were measured on, for the figure (e.g. 'test set')"
     )
     args = parser.parse_args(argv)
+    labels = [label for label, _ in args.groups]
+    repeated = sorted({x for x in labels if labels.count(x) > 1})
+    if repeated:  # a dict would keep only the last group of a label
+        parser.error(f"label(s) {repeated} given twice: list a label's runs once, comma-separated")
     try:
         results = load_groups(dict(args.groups), args.metrics)
     except PerceiveError as e:

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from _cli import run  # tools/_cli.py (this folder is on sys.path)
 
 from perceive.datasets.waymo import v1
 
@@ -27,6 +28,8 @@ def main() -> None:
     args = ap.parse_args()
     p = Path(args.path)
     files = sorted(p.glob("*.tfrecord")) if p.is_dir() else [p]
+    if not files:
+        ap.error(f"{p} holds no .tfrecord files")
     types, pts, l2, cam_ok, dist = [], [], [], [], []
     frames = 0
     for f in files:
@@ -67,4 +70,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
