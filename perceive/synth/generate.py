@@ -32,7 +32,7 @@ from perceive.synth.scene import Scene, build_scene
 BASE_TIMESTAMP_US = 1_600_000_000_000_000
 MANIFEST = "synth_manifest.json"
 #: Seeds are in [0, MAX_SEED) and segment indices in [0, SEGMENTS_PER_SEED): each segment
-#: starts an hour-long slot of its own, ``(seed * SEGMENTS_PER_SEED + index)`` minutes after
+#: has a minute of its own, starting ``seed * SEGMENTS_PER_SEED + index`` minutes after
 #: :data:`BASE_TIMESTAMP_US`, so no two segments share timestamps and all fit in int64.
 MAX_SEED = 1_000_000
 SEGMENTS_PER_SEED = 100_000
