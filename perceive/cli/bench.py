@@ -188,11 +188,10 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no such file or folder: {args.data}")
     if args.compare_torch is not None and not args.compare_torch.is_file():
         raise FileNotFoundError(f"no such checkpoint: {args.compare_torch}")
-    if args.plot is not None and args.plot.suffix.lower() != ".png":
-        raise ConfigError(f"--plot writes a PNG: give a .png path, got {args.plot}")
-    for flag, out in (("--json", args.json), ("--plot", args.plot)):
-        if out is not None:
-            check_output_file(out, flag)
+    if args.json is not None:
+        check_output_file(args.json, "--json")
+    if args.plot is not None:
+        check_output_file(args.plot, "--plot", suffix=".png")
     if args.small and args.data is not None:
         raise ConfigError("--small applies to generated frames, not to --data")
     cfg = BenchConfig(

@@ -87,12 +87,11 @@ def _check_args(args: argparse.Namespace) -> str:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Outputs that cannot be written are refused before the evaluation, not after it."""
-    if args.plot is not None and Path(args.plot).suffix.lower() != ".png":
-        raise ConfigError(f"--plot writes a PNG: give a .png path, got {args.plot}")
     for flag in ("json", "plot", "save_pred", "save_gt"):
         out = getattr(args, flag, None)
         if out is not None:
-            check_output_file(out, "--" + flag.replace("_", "-"))
+            suffix = ".png" if flag == "plot" else None
+            check_output_file(out, "--" + flag.replace("_", "-"), suffix=suffix)
 
 
 def _as_frames(value: object, what: str) -> list[FrameDetections]:

@@ -44,7 +44,7 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp makes the file private (0600); give it the mode a plain open() would.
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, default_file_mode())
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -67,19 +67,24 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def check_output_file(path: str | Path, what: str = "output") -> Path:
+def check_output_file(path: str | Path, what: str = "output", suffix: str | None = None) -> Path:
     """Check, before long work, that a file can be written at ``path`` later.
 
-    The path must not be a folder, and its nearest existing ancestor must be a writable
-    folder (missing folders are created by the atomic writers).
+    The path must have ``suffix`` (when given, e.g. ``".png"``), must not be a folder, and
+    its nearest existing ancestor must be a writable folder (missing folders are created by
+    the atomic writers).
 
     Raises:
+        ConfigError: another suffix.
         NotAFileError: ``path`` is a folder.
         InputPathError: an ancestor is a file, or the folder is not writable.
     """
-    from perceive.errors import InputPathError, NotAFileError
+    from perceive.errors import ConfigError, InputPathError, NotAFileError
 
     path = Path(path)
+    if suffix is not None and path.suffix.lower() != suffix:
+        kind = suffix.lstrip(".").upper()
+        raise ConfigError(f"{what} writes a {kind}: give a {suffix} path, got {path}")
     if path.is_dir():
         raise NotAFileError(f"{what} is a folder; give a file name", path=path)
     parent = path.parent.absolute()

@@ -395,6 +395,12 @@ def _expand_paths(
     return out
 
 
+def _locate(starts: np.ndarray, index: int) -> tuple[int, int]:
+    """``(segment, frame within it)`` of a frame index, from the segments' first indices."""
+    f = int(np.searchsorted(starts, index, side="right") - 1)
+    return f, index - int(starts[f])
+
+
 class V1Source:
     """Frames of Waymo v1 ``.tfrecord`` files, decoded to points on access.
 
@@ -432,12 +438,12 @@ class V1Source:
     def __getitem__(self, index: int) -> CachedFrame:
         if not 0 <= index < len(self):
             raise IndexError(f"frame {index} out of range ({len(self)} frames)")
-        f = int(np.searchsorted(self._starts, index, side="right") - 1)
-        return CachedFrame.from_frame(self._segment(f)[index - int(self._starts[f])])
+        f, k = _locate(self._starts, index)
+        return CachedFrame.from_frame(self._segment(f)[k])
 
     def frame_in_segment(self, index: int) -> int:
         """The number of frame ``index`` within its segment (file)."""
-        return index - int(self._starts[np.searchsorted(self._starts, index, side="right") - 1])
+        return _locate(self._starts, index)[1]
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -476,18 +482,18 @@ class V2Source:
             raise IndexError(f"frame {index} out of range ({len(self)} frames)")
         if self._pid != os.getpid():
             self._open, self._pid = {}, os.getpid()
-        f = int(np.searchsorted(self._starts, index, side="right") - 1)
+        f, k = _locate(self._starts, index)
         seg = self._open.pop(f, None)
         if seg is None:
             seg = v2.open_v2(self.root, self.segments[f], split=self.split)
         self._open[f] = seg  # most recently used last
         while len(self._open) > MAX_OPEN_SEGMENTS:
             self._open.pop(next(iter(self._open)))
-        return CachedFrame.from_frame(seg[index - int(self._starts[f])])
+        return CachedFrame.from_frame(seg[k])
 
     def frame_in_segment(self, index: int) -> int:
         """The number of frame ``index`` within its segment (file)."""
-        return index - int(self._starts[np.searchsorted(self._starts, index, side="right") - 1])
+        return _locate(self._starts, index)[1]
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

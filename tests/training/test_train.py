@@ -13,6 +13,13 @@ from perceive.training.train import TrainConfig, epoch_indices, train
 from tests.training.common import train_config as config
 
 
+def _assert_same_weights(path_a, path_b):
+    a = load_checkpoint(path_a).state_dict
+    b = load_checkpoint(path_b).state_dict
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
 def test_two_iterations_write_logs_checkpoints_and_a_loadable_model(data, tmp_path):
     result = train(config(data, tmp_path, val_data=(data,)))
     assert result.step == 2 and result.resumed_from == 0
@@ -41,10 +48,7 @@ def test_resume_continues_where_it_stopped_and_matches_an_uninterrupted_run(data
     assert stopped.step == 2 and not (tmp_path / "split" / "model.pt").exists()
     resumed = train(config(data, tmp_path / "split", iterations=3))
     assert resumed.resumed_from == 2 and resumed.step == 3
-    a = load_checkpoint(full.model_path).state_dict
-    b = load_checkpoint(resumed.model_path).state_dict
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+    _assert_same_weights(full.model_path, resumed.model_path)
 
 
 def test_resume_refuses_another_model_config_or_schedule(data, tmp_path):
@@ -222,7 +226,4 @@ def test_ctrl_c_stops_at_a_step_boundary_and_resumes_exactly(data, tmp_path, mon
     monkeypatch.setattr(train_mod, "_append_log", real)
     resumed = train(config(data, tmp_path / "cut", iterations=4))
     assert resumed.resumed_from == 2 and resumed.step == 4
-    a = load_checkpoint(full.model_path).state_dict
-    b = load_checkpoint(resumed.model_path).state_dict
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+    _assert_same_weights(full.model_path, resumed.model_path)

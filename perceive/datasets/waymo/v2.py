@@ -301,12 +301,20 @@ def _in_frame(frame: int | None) -> str:
     return "" if frame is None else f"frame {frame} us: "
 
 
-def _unique_keys(names: list[str | None], comp: _Component, frame: int, field: str) -> None:
-    """One row per camera or laser in a frame: a repeat would silently replace the first."""
+def _unique_keys(
+    names: list[str | None], comp: _Component, field: str, frame: int | None = None
+) -> None:
+    """One row per camera or laser (in a frame, or in a calibration file when ``frame`` is
+    None): a repeat would silently replace the first."""
     seen = set()
-    for n in names:
+    for i, n in enumerate(names):
         if n is not None and n in seen:
-            raise DataError(f"frame {frame} us: two rows for {n}", path=comp.path, field=field)
+            raise DataError(
+                f"{_in_frame(frame)}two rows for {n}",
+                path=comp.path,
+                record=None if frame is not None else i,
+                field=field,
+            )
         seen.add(n)
 
 
@@ -440,16 +448,10 @@ class V2Segment:
             width = _np(t, f"{_CC}.width", np.int64, comp)
             height = _np(t, f"{_CC}.height", np.int64, comp)
             shutter = _np(t, rs, np.int64, comp) if rs in t.column_names else None
+            _unique_keys(names, comp, KEY_CAMERA)
             for i, name in enumerate(names):
                 if name is None:
                     continue
-                if name in cameras:
-                    raise DataError(
-                        f"two calibrations of camera {name}",
-                        path=comp.path,
-                        record=i,
-                        field=KEY_CAMERA,
-                    )
                 ext = _extrinsic(t, f"{_CC}.extrinsic.transform", i, f"camera {name}", comp)
                 cameras[name] = CameraCalibration(
                     name=name,
@@ -473,16 +475,10 @@ class V2Segment:
             names = _names(_np(t, KEY_LASER, np.int64, comp), LASER_NAMES)
             inc_min = _np(t, f"{_LC}.beam_inclination.min", np.float64, comp)
             inc_max = _np(t, f"{_LC}.beam_inclination.max", np.float64, comp)
+            _unique_keys(names, comp, KEY_LASER)
             for i, name in enumerate(names):
                 if name is None:
                     continue
-                if name in lasers:
-                    raise DataError(
-                        f"two calibrations of laser {name}",
-                        path=comp.path,
-                        record=i,
-                        field=KEY_LASER,
-                    )
                 ext = _extrinsic(t, f"{_LC}.extrinsic.transform", i, f"laser {name}", comp)
                 inc = _list_row(t, incl, i) if incl in t.column_names else None
                 lasers[name] = LaserCalibration(
@@ -554,7 +550,7 @@ class V2Segment:
             comp = self.components["camera_image"]
             t = comp.read_frame(ts, [KEY_CAMERA, f"{_CI}.image"])
             names = _names(_np(t, KEY_CAMERA, np.int64, comp, ts), CAMERA_NAMES)
-            _unique_keys(names, comp, ts, KEY_CAMERA)
+            _unique_keys(names, comp, KEY_CAMERA, ts)
             col = t.column(f"{_CI}.image")
             found = {}
             for i, n in enumerate(names):
@@ -708,7 +704,7 @@ class V2Segment:
         ]
         t = lidar.read_frame(ts, [KEY_LASER, *shape_cols])
         names = _names(_np(t, KEY_LASER, np.int64, lidar, ts), LASER_NAMES)
-        _unique_keys(names, lidar, ts, KEY_LASER)
+        _unique_keys(names, lidar, KEY_LASER, ts)
         memo: dict[str, Any] = {}
 
         def table(comp_name: str, prefix: str) -> Any:
@@ -738,7 +734,7 @@ class V2Segment:
                 return None
             comp = self.components[comp_name]
             laser_names = _names(_np(tab, KEY_LASER, np.int64, comp, ts), LASER_NAMES)
-            _unique_keys(laser_names, comp, ts, KEY_LASER)
+            _unique_keys(laser_names, comp, KEY_LASER, ts)
             rows = [i for i, n in enumerate(laser_names) if n == laser]
             if not rows:
                 return None
