@@ -383,6 +383,7 @@ class V2Segment:
             self.components[name] = _Component(name, path, segment)
         self._timestamps: np.ndarray | None = None
         self._calib: tuple[dict[str, CameraCalibration], dict[str, LaserCalibration]] | None = None
+        self._columns_paired = False
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -676,10 +677,9 @@ class V2Segment:
             )
         return out
 
-    def _range_image_loaders(
-        self, ts: int, lasers: dict[str, LaserCalibration], source: str
-    ) -> dict[tuple[str, int], Callable[[], RangeImage]]:
-        lidar = self.components["lidar"]
+    def _check_range_image_columns(self) -> None:
+        """Each return's ``values`` and ``shape`` columns come together (one without the
+        other is damage); a property of the files, checked once per segment."""
         for comp_name, prefix in (
             ("lidar", _L),
             ("lidar_camera_projection", _LCP),
@@ -688,15 +688,21 @@ class V2Segment:
             if not self._has(comp_name):
                 continue
             comp = self.components[comp_name]
-            for r in (1, 2):  # a return's values without its shape (or the reverse) is damage
-                pair = [f"{prefix}.range_image_return{r}.{k}" for k in ("values", "shape")]
-                if comp.has(pair[0]) != comp.has(pair[1]):
-                    missing = pair[1] if comp.has(pair[0]) else pair[0]
+            for r in (1, 2):
+                values, shape = (f"{prefix}.range_image_return{r}.{k}" for k in ("values", "shape"))
+                if comp.has(values) != comp.has(shape):
+                    present, missing = (values, shape) if comp.has(values) else (shape, values)
                     raise DataError(
-                        f"has {pair[0] if comp.has(pair[0]) else pair[1]} but no {missing}",
-                        path=comp.path,
-                        field=missing,
+                        f"has {present} but no {missing}", path=comp.path, field=missing
                     )
+        self._columns_paired = True
+
+    def _range_image_loaders(
+        self, ts: int, lasers: dict[str, LaserCalibration], source: str
+    ) -> dict[tuple[str, int], Callable[[], RangeImage]]:
+        lidar = self.components["lidar"]
+        if not self._columns_paired:
+            self._check_range_image_columns()
         shape_cols = [
             f"{_L}.range_image_return{r}.shape"
             for r in (1, 2)
