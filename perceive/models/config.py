@@ -123,6 +123,10 @@ class PillarConfig:
         _positive_ints("pillars.channels", self.channels)
 
 
+#: Conventions of :attr:`CameraConfig.feature_alignment`.
+FEATURE_ALIGNMENTS: tuple[str, ...] = ("conv", "cell")
+
+
 @dataclass(frozen=True)
 class CameraConfig:
     """The camera images and the 2D CNN over them."""
@@ -138,6 +142,16 @@ class CameraConfig:
     """Residual blocks per stage after its strided convolution."""
     out_channels: int = 16
     """Channels of the feature map handed to the fusion."""
+    feature_alignment: str = "conv"
+    """Where the fusion takes each camera feature to sit in the image when it samples the map
+    at projected pixels (pixel centres at integer + 0.5). ``"conv"`` (the default) puts
+    feature ``j`` of a stride-``s`` map at ``s * j + 0.5``, where its chain of padded
+    stride-2 convolutions centres it, and clamps samples past the outer features to them;
+    ``"cell"`` puts it at the middle of its ``s`` x ``s`` cell, ``s * (j + 0.5)``, which is
+    ``(s - 1) / 2`` pixels (3.5 at stride 8) right of and below the convolutions' centre, and
+    reads zeros past the outer features. ``"cell"`` is what the models up to round 6 were
+    trained with; a config mapping without this key (a checkpoint from before it existed)
+    means ``"cell"``."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cameras", tuple(self.cameras))
@@ -159,6 +173,11 @@ class CameraConfig:
         if len(self.blocks) != len(self.channels):
             raise ConfigError("camera.blocks needs one entry per camera.channels stage")
         _positive_ints("camera.out_channels", (self.out_channels,))
+        if self.feature_alignment not in FEATURE_ALIGNMENTS:
+            raise ConfigError(
+                f"camera.feature_alignment must be one of {FEATURE_ALIGNMENTS}, "
+                f"got {self.feature_alignment!r}"
+            )
         stride = self.stride
         if self.image_size[0] % stride or self.image_size[1] % stride:
             raise ConfigError(
@@ -471,8 +490,11 @@ class DetectorConfig:
                     )
                 check_field_types(cls, value, f"detector config: {key}")
                 conv = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+                # Written before these fields existed: the behaviour of that time.
                 if key == "head" and "heading" not in conv:
-                    conv["heading"] = "sin_cos"  # written before the field existed
+                    conv["heading"] = "sin_cos"
+                if key == "camera" and "feature_alignment" not in conv:
+                    conv["feature_alignment"] = "cell"
                 try:
                     kwargs[key] = cls(**conv)
                 except ConfigError:

@@ -132,6 +132,41 @@ def distort_to_pixels(
     return u, v, valid
 
 
+def feature_pixels(
+    u: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    stride: int,
+    width: int,
+    height: int,
+    alignment: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image pixels -> the pixels at which ``grid_sample(align_corners=False)`` reads a
+    stride-``stride`` feature map of the image at the right place.
+
+    ``grid_sample`` takes feature ``j`` to sit in the middle of its cell, at pixel
+    ``stride * (j + 0.5)`` (the ``"cell"`` convention, returned unchanged). A chain of padded
+    stride-2 convolutions centres it at ``stride * j + 0.5`` instead (``"conv"``): reading
+    the feature at image pixel ``u`` then means reading the map at ``u + (stride - 1) / 2``,
+    clamped to the outer features' centres so that the image border reads its nearest
+    feature, not a blend with zero padding. See :attr:`CameraConfig.feature_alignment`.
+
+    Args:
+        u, v: pixels (u right, v down, pixel centres at integer + 0.5) in the
+            ``width`` x ``height`` image; any one shape.
+        stride: the feature map's downsampling factor.
+        width, height: image size, pixels.
+        alignment: ``"conv"`` or ``"cell"``.
+
+    Returns:
+        ``u``, ``v`` to normalise as ``grid_sample`` coordinates of the image, same shape.
+    """
+    if alignment == "cell":
+        return u, v
+    shift, half = (stride - 1) / 2.0, stride / 2.0
+    return (u + shift).clamp(half, width - half), (v + shift).clamp(half, height - half)
+
+
 class CameraToBEV(nn.Module):
     """Lift per-camera feature maps to a BEV map by projecting cell centres and sampling.
 
@@ -156,6 +191,7 @@ class CameraToBEV(nn.Module):
         super().__init__()
         self.fusion = fusion
         self.width, self.height = camera.image_size
+        self.stride, self.alignment = camera.stride, camera.feature_alignment
         ny, nx = grid.shape
         self.out_shape = (ny, nx)
         s = fusion.bev_stride
@@ -176,6 +212,12 @@ class CameraToBEV(nn.Module):
         self.out_channels = fusion.bev_channels
         self.gate = nn.Parameter(torch.zeros(1, fusion.bev_channels, 1, 1)) if gated else None
 
+    def feature_pixels(self, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`feature_pixels` with this lift's image size, stride and alignment."""
+        return feature_pixels(
+            u, v, stride=self.stride, width=self.width, height=self.height, alignment=self.alignment
+        )
+
     def sample(
         self, features: torch.Tensor, intrinsics: torch.Tensor, extrinsics: torch.Tensor
     ) -> torch.Tensor:
@@ -194,6 +236,7 @@ class CameraToBEV(nn.Module):
         uv, _, valid = project_to_cameras(
             self.samples, intrinsics, extrinsics, self.width, self.height, self.fusion.min_depth
         )
+        uv = torch.stack(self.feature_pixels(uv[..., 0], uv[..., 1]), dim=-1)
         # Pixel -> grid_sample coordinates (align_corners=False: -1 and 1 are the image borders).
         scale = uv.new_tensor([2.0 / self.width, 2.0 / self.height])
         norm = uv * scale - 1.0
@@ -243,8 +286,15 @@ class PointPainter(nn.Module):
     def __init__(self, *, fusion: FusionConfig, camera: CameraConfig) -> None:
         super().__init__()
         self.width, self.height = camera.image_size
+        self.stride, self.alignment = camera.stride, camera.feature_alignment
         self.min_depth = fusion.min_depth
         self.out_channels = camera.out_channels + 1
+
+    def feature_pixels(self, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`feature_pixels` with this painter's image size, stride and alignment."""
+        return feature_pixels(
+            u, v, stride=self.stride, width=self.width, height=self.height, alignment=self.alignment
+        )
 
     def forward(
         self,
@@ -275,6 +325,7 @@ class PointPainter(nn.Module):
             self.min_depth,
         )
         uv, valid = uv[0], valid[0]  # (C, N, 2), (C, N)
+        uv = torch.stack(self.feature_pixels(uv[..., 0], uv[..., 1]), dim=-1)
         scale = uv.new_tensor([2.0 / self.width, 2.0 / self.height])
         norm = torch.where(valid.unsqueeze(-1), uv * scale - 1.0, torch.full_like(uv, -2.0))
         sampled = functional.grid_sample(

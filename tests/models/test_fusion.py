@@ -1,10 +1,15 @@
 import numpy as np
+import pytest
 import torch
+from torchvision.models.resnet import BasicBlock
 
 from perceive.datasets.waymo.fixtures import camera_calibration
+from perceive.errors import ConfigError
 from perceive.geometry.camera import project_points
-from perceive.models.config import CameraConfig, FusionConfig, GridConfig
+from perceive.models.camera_backbone import CameraBackbone
+from perceive.models.config import CameraConfig, DetectorConfig, FusionConfig, GridConfig
 from perceive.models.fusion import CameraToBEV, PointPainter, project_to_cameras
+from perceive.models.inference import FastCameraLift, FastPointPainter
 
 W, H = 64, 48
 CAMS = ("FRONT", "SIDE_LEFT", "FRONT_RIGHT")
@@ -185,3 +190,99 @@ def test_gated_lift_starts_closed_and_learns_to_open():
             gated(feats, intr[None], ext[None]), plain(feats, intr[None], ext[None])
         )
     assert plain.gate is None
+
+
+def pixel_ramp_features(camera: CameraConfig) -> torch.Tensor:
+    """(1, 2, h, w) feature maps of the real camera backbone, its weights set so that its
+    feature channels 0 and 1 are the column and row index of the image pixel that its
+    convolutions centre the feature on (their centre taps pass channels 0 and 1 through)."""
+    bb = CameraBackbone(config=camera).eval()
+    with torch.no_grad():
+        bb.mean.zero_()
+        bb.inv_std.fill_(1.0)
+        for m in bb.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.zero_()
+                k = m.kernel_size[0] // 2
+                m.weight[0, 0, k, k] = m.weight[1, 1, k, k] = 1.0
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.zero_()
+                m.running_var.fill_(1.0 - m.eps)
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+        for m in bb.modules():
+            if isinstance(m, BasicBlock):  # residual branch off: the block is the identity
+                m.conv1.weight.zero_()
+                m.conv2.weight.zero_()
+        w, h = camera.image_size
+        image = torch.zeros(1, h, w, 3)
+        image[..., 0] = torch.arange(w, dtype=torch.float32)
+        image[..., 1] = torch.arange(h, dtype=torch.float32)[:, None]
+        feats = bb(image)
+    s = camera.stride
+    # The geometry the alignment is about: feature j comes from image pixel s * j.
+    torch.testing.assert_close(feats[0, 0, 0], torch.arange(w // s, dtype=torch.float32) * s)
+    torch.testing.assert_close(feats[0, 1, :, 0], torch.arange(h // s, dtype=torch.float32) * s)
+    return feats[:, :2]
+
+
+@pytest.mark.parametrize("alignment", ["conv", "cell"])
+def test_camera_features_are_read_where_the_convolutions_put_them(alignment):
+    # A pixel ramp through the real backbone: at projected pixel (u, v) (centres at
+    # integer + 0.5) "conv" must read the feature of pixel (u - 0.5, v - 0.5), clamped to the
+    # outer features; "cell" (the models up to round 6) reads it 3.5 pixels up-left of that.
+    camera = CameraConfig(
+        cameras=("FRONT",),
+        image_size=(W, H),
+        channels=(4, 4, 4),
+        blocks=(0, 1, 1),
+        feature_alignment=alignment,
+    )
+    feats = pixel_ramp_features(camera)
+    cal = camera_calibration("FRONT", W, H)
+    intr = torch.tensor(cal.intrinsic[None], dtype=torch.float32)
+    ext = torch.tensor(cal.extrinsic[None], dtype=torch.float32)
+
+    def expected(uv):
+        if alignment == "conv":
+            return np.clip(uv - 0.5, 0.0, [W - 8, H - 8])
+        return uv - 4.0
+
+    def check(read, xyz, seen=None):
+        uv, _, valid = cal.project(xyz.astype(np.float64))
+        seen = valid if seen is None else seen
+        ok = valid & seen
+        if alignment == "cell":  # away from the zero padding
+            ok &= np.all((uv >= 4) & (uv <= [W - 4, H - 4]), axis=1)
+        assert ok.sum() > 30 and (valid != seen).sum() <= 3
+        np.testing.assert_allclose(read[ok], expected(uv[ok]), atol=2e-3)
+
+    rng = np.random.default_rng(3)
+    xyz = rng.uniform([1, -20, -3], [40, 20, 5], (3000, 3)).astype(np.float32)
+    pts = torch.from_numpy(xyz)
+    fusion = FusionConfig(heights=(0.5, 1.5), bev_channels=4, bev_stride=1)
+    p = PointPainter(fusion=fusion, camera=camera)
+    out = p(pts, feats, intr, ext).numpy()
+    check(out[:, :2], xyz, out[:, 2] > 0)
+    fast = FastPointPainter(p)(pts, feats, intr, ext).numpy().T  # the exported formulation
+    np.testing.assert_allclose(fast, out, atol=1e-4)
+
+    grid = GridConfig(point_cloud_range=(0.0, -16.0, -2.0, 32.0, 16.0, 4.0), voxel_size=(1.0, 1.0))
+    m = CameraToBEV(grid=grid, fusion=fusion, camera=camera, in_channels=2).eval()
+    raw = m.sample(feats[None], intr[None], ext[None])[0]  # (2 * Z, ly, lx), channel f * Z + z
+    samples = m.samples.view(2, 32, 32, 3)  # heights x rows x columns
+    for z in range(2):
+        read = torch.stack([raw[z], raw[2 + z]], dim=-1).reshape(-1, 2).numpy()
+        check(read, samples[z].reshape(-1, 3).numpy())
+    lifted = m(feats[None], intr[None], ext[None])
+    torch.testing.assert_close(FastCameraLift(m)(feats, intr, ext), lifted, atol=1e-4, rtol=0)
+
+
+def test_feature_alignment_is_checked_and_old_configs_keep_theirs():
+    with pytest.raises(ConfigError, match="feature_alignment"):
+        CameraConfig(feature_alignment="centre")
+    assert CameraConfig().feature_alignment == "conv"
+    d = DetectorConfig().to_dict()
+    assert DetectorConfig.from_dict(d).camera.feature_alignment == "conv"
+    del d["camera"]["feature_alignment"]  # a checkpoint from before the field
+    assert DetectorConfig.from_dict(d).camera.feature_alignment == "cell"
