@@ -31,6 +31,7 @@ from perceive.convert.cache import CachedFrame, CacheReader
 from perceive.datasets.image import decode_jpeg
 from perceive.datasets.types import CAMERA_NAMES, POINT_FEATURES
 from perceive.errors import ConfigError, MissingComponentError
+from perceive.geometry.boxes import count_points_in_boxes
 from perceive.models.classes import class_of_waymo_type
 from perceive.training.augment import (
     AugmentConfig,
@@ -130,7 +131,9 @@ class Sample:
     difficulty: torch.Tensor
     """(M,) int64 detection difficulty (0 unknown, 1 LEVEL_1, 2 LEVEL_2)."""
     num_points: torch.Tensor
-    """(M,) int64 LiDAR points in each box."""
+    """(M,) int64 points of this sample inside each box (faces included): counted after
+    augmentation, the range filter and the point budget, so they can be fewer than the
+    label's ``num_lidar_points`` (which ``DatasetConfig.min_box_points`` filters on)."""
     segment: str
     """Segment name."""
     timestamp_us: int
@@ -260,8 +263,9 @@ def lidar_targets(
     Returns:
         ``points`` (N, 5) float32 (the configured returns, no-label zones dropped if
         asked), ``boxes`` (M, 7) float32, ``labels`` (M,) int64 class index,
-        ``difficulty`` (M,) int64, ``num_points`` (M,) int64: boxes of detector classes
-        with at least ``config.min_box_points`` points.
+        ``difficulty`` (M,) int64, ``num_points`` (M,) int64 (the labels'
+        ``num_lidar_points``): boxes of detector classes with at least
+        ``config.min_box_points`` points.
     """
     keep = np.isin(frame.return_index, np.asarray(config.returns, np.uint8))
     if config.drop_nlz:
@@ -348,6 +352,7 @@ def make_sample(
             difficulty[bin_],
             num_points[bin_],
         )
+    num_points = count_points_in_boxes(points[:, :3], boxes)
     if tuple(config.point_features) != POINT_FEATURES:
         points = points[:, [POINT_FEATURES.index(n) for n in config.point_features]]
     return Sample(

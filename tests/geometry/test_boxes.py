@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from perceive.geometry.boxes import box_corners, points_in_boxes, wrap_angle
+from perceive.geometry.boxes import box_corners, count_points_in_boxes, points_in_boxes, wrap_angle
 
 
 def _random_boxes(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -95,3 +95,23 @@ def test_wrap_angle(angle: float, wrapped: float) -> None:
     w = wrap_angle(np.linspace(-20, 20, 101))
     assert (w >= -np.pi).all() and (w < np.pi).all()
     np.testing.assert_allclose(np.cos(w), np.cos(np.linspace(-20, 20, 101)), atol=1e-12)
+
+
+def test_count_points_in_boxes_agrees_with_the_full_test_corners_included() -> None:
+    rng = np.random.default_rng(5)
+    boxes = np.concatenate(
+        [rng.uniform(-20, 20, (40, 3)), rng.uniform(0.3, 6, (40, 3)), rng.uniform(-4, 4, (40, 1))],
+        axis=1,
+    )
+    boxes[5] = boxes[4]  # a repeated box
+    corners = box_corners(boxes[:, :3], boxes[:, 3:6], boxes[:, 6])
+    near = boxes[:, None, :3] + 0.999 * (corners - boxes[:, None, :3])  # just inside
+    pts = np.concatenate(
+        [rng.uniform(-25, 25, (5000, 3)), corners.reshape(-1, 3), near.reshape(-1, 3)]
+    )
+    want = points_in_boxes(pts, boxes[:, :3], boxes[:, 3:6], boxes[:, 6]).sum(axis=0)
+    got = count_points_in_boxes(pts, boxes)
+    assert got.dtype == np.int64 and want.min() >= 1 and want.max() > 8
+    np.testing.assert_array_equal(got, want)
+    assert count_points_in_boxes(np.zeros((0, 3)), boxes).tolist() == [0] * 40
+    assert count_points_in_boxes(pts, np.zeros((0, 7))).shape == (0,)

@@ -14,6 +14,7 @@ from perceive.convert.cache import CachedFrame
 from perceive.datasets.waymo.fixtures import make_frame
 from perceive.datasets.waymo.v1_writer import write_segment
 from perceive.errors import ConfigError, MissingComponentError
+from perceive.geometry.boxes import points_in_boxes
 from perceive.models.classes import class_of_waymo_type
 from perceive.training.augment import AugmentConfig
 from perceive.training.data import Batch, DatasetConfig, FrameDataset, Sample, collate, make_sample
@@ -63,7 +64,11 @@ def test_sample_matches_contract(v1_dir: Path) -> None:
     keep = labels >= 0
     np.testing.assert_array_equal(s.labels.numpy(), labels[keep])
     np.testing.assert_allclose(s.boxes.numpy(), frame.boxes.to_array()[keep])
-    np.testing.assert_array_equal(s.num_points.numpy(), frame.boxes.num_lidar_points[keep])
+    # num_points: the sample's own points in each box (here the frame's points in range).
+    b = s.boxes.numpy()
+    inside = points_in_boxes(pts[:, :3], b[:, :3], b[:, 3:6], b[:, 6]).sum(axis=0)
+    assert inside.max() > 0
+    np.testing.assert_array_equal(s.num_points.numpy(), inside)
     np.testing.assert_array_equal(s.difficulty.numpy(), frame.boxes.difficulty[keep])
 
 
@@ -84,7 +89,19 @@ def test_filters(v1_dir: Path) -> None:
     # every kept point is a return-1 point of the frame
     r1 = frame.points[frame.return_index == 1]
     assert {tuple(x) for x in p} <= {tuple(x) for x in r1}
-    assert np.all(s.num_points.numpy() >= 150)
+    # Boxes are kept by their label's count; num_points counts the 100 points kept.
+    fb = frame.boxes
+    c = fb.to_array()[:, :3]
+    wanted = (
+        (class_of_waymo_type(fb.type) >= 0)
+        & (fb.num_lidar_points >= 150)
+        & np.all((c >= [0, -20, -5]) & (c < [30, 20, 5]), axis=1)
+    )
+    assert len(s.boxes) == wanted.sum()
+    b = s.boxes.numpy()
+    inside = points_in_boxes(p[:, :3], b[:, :3], b[:, 3:6], b[:, 6]).sum(axis=0)
+    np.testing.assert_array_equal(s.num_points.numpy(), inside)
+    assert len(b) and s.num_points.sum() <= 100
     assert np.all((s.boxes[:, 0] >= 0).numpy() & (s.boxes[:, 0] < 30).numpy())
 
 
