@@ -25,7 +25,12 @@ import numpy as np
 from perceive.convert.cache import safe_name
 from perceive.datasets.types import Frame
 from perceive.errors import ConfigError, DataError
-from perceive.io.atomic import atomic_write_text, default_file_mode
+from perceive.io.atomic import (
+    atomic_write_text,
+    default_file_mode,
+    fsync_path,
+    replace_durably,
+)
 
 if TYPE_CHECKING:
     from perceive.convert.runner import FrameStats, SegmentJob
@@ -63,7 +68,8 @@ def write_point_cloud(path: str | Path, points: np.ndarray) -> None:
         os.chmod(tmp, default_file_mode())  # mkstemp makes it private; other outputs are not
         if not o3d.t.io.write_point_cloud(tmp, pc, write_ascii=False, compressed=False):
             raise DataError("Open3D could not write the point cloud", path=path)
-        os.replace(tmp, path)
+        fsync_path(tmp)
+        replace_durably(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

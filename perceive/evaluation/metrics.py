@@ -283,8 +283,9 @@ def average_precision(
         recall_delta: largest recall gap.
 
     Returns:
-        The average precision in [0, 1]; 0 for an empty curve or one that never
-        leaves recall 0.
+        The average precision, 0 for an empty curve or one that never leaves recall 0.
+        It is in [0, 1] up to float32 rounding: the sum of the float32 trapezoids of a
+        perfect curve is 1.0000001, not 1.
     """
     p = np.asarray(precision, np.float32).reshape(-1)
     r = np.asarray(recall, np.float32).reshape(-1)

@@ -1,7 +1,9 @@
 """Atomic file writes: write to a temporary file beside the target, then rename.
 
 A reader never sees a half-written file, and a job killed mid-write leaves the
-old file (or no file) behind, never a truncated one.
+old file (or no file) behind, never a truncated one. The data is flushed to disk before
+the rename and the folder after it, so a file that a finished write named survives a
+power loss too.
 """
 
 from __future__ import annotations
@@ -29,6 +31,27 @@ def default_file_mode() -> int:
     return 0o666 & ~_UMASK
 
 
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's data, or a folder's entries (a rename into it), to disk.
+
+    Folders are flushed on POSIX systems only (Windows cannot open one to flush it).
+    """
+    path = Path(path)
+    if path.is_dir() and os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_durably(tmp: str | Path, path: str | Path) -> None:
+    """Rename a complete, flushed ``tmp`` onto ``path`` and flush the folder's entry."""
+    os.replace(tmp, path)
+    fsync_path(Path(path).parent)
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success rename it onto ``path``.
@@ -49,7 +72,7 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        replace_durably(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -41,3 +41,16 @@ def test_point_cloud_files_get_the_usual_mode(tmp_path: Path) -> None:
     for fmt in ("pcd", "ply"):
         write_point_cloud(tmp_path / f"c.{fmt}", pts)
         assert (tmp_path / f"c.{fmt}").stat().st_mode & 0o777 == default_file_mode()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name descriptors")
+def test_point_cloud_files_are_flushed_before_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.io.test_atomic import record_fsyncs
+
+    seen = record_fsyncs(monkeypatch)
+    write_point_cloud(tmp_path / "c.pcd", np.ones((10, 5), np.float32))
+    assert [Path(p).name.startswith(".c.pcd.") for p, _ in seen] == [True, False]
+    assert seen[1] == (str(tmp_path), True)
+    assert len(read_point_cloud(tmp_path / "c.pcd")) == 10

@@ -82,3 +82,32 @@ def test_check_output_file(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     with pytest.raises(InputPathError, match="is not a folder"):
         check_output_file(tmp_path / "f" / "x.json")
+
+
+def record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """Patch os.fsync to record (path, exists-as-named-then) of every flushed descriptor."""
+    import os
+
+    seen: list[tuple[str, bool]] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        seen.append((target, Path(target).is_dir()))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return seen
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name descriptors")
+def test_data_is_flushed_before_the_rename_and_the_folder_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = record_fsyncs(monkeypatch)
+    atomic_write_bytes(tmp_path / "sub" / "a.bin", b"abc")
+    assert len(seen) == 2
+    (tmp_file, file_is_dir), (folder, folder_is_dir) = seen
+    # the temporary (not yet renamed), then the folder that holds the new name
+    assert Path(tmp_file).name.startswith(".a.bin.") and not file_is_dir
+    assert folder == str(tmp_path / "sub") and folder_is_dir
