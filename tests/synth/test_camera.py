@@ -17,6 +17,24 @@ def test_calibrations_keep_waymo_aspect_and_fov():
     assert 45 < hfov < 55
 
 
+def test_calibrations_look_like_the_real_frames(real_frame_path):
+    # Full-resolution synthetic cameras against a real Waymo frame's: same sizes, focal
+    # lengths and principal points within 2 % of the image, mounts within 5 cm and 2 degrees.
+    from perceive.datasets import waymo
+
+    real = waymo.open(real_frame_path)[0].cameras
+    cfg = CameraConfig(front_size=(1920, 1280), side_size=(1920, 886))
+    for name, syn in cam.camera_calibrations(cfg).items():
+        ref = real[name]
+        assert (syn.width, syn.height) == (ref.width, ref.height), name
+        np.testing.assert_allclose(syn.intrinsic[:2], ref.intrinsic[:2], rtol=0.02)
+        cu, cv = syn.intrinsic[2:4] - ref.intrinsic[2:4]
+        assert abs(cu) < 0.02 * ref.width and abs(cv) < 0.02 * ref.height, (name, cu, cv)
+        np.testing.assert_allclose(syn.extrinsic[:3, 3], ref.extrinsic[:3, 3], atol=0.05)
+        axis = syn.extrinsic[:3, 0] @ ref.extrinsic[:3, 0]  # the optical axes
+        assert np.degrees(np.arccos(min(axis, 1.0))) < 2.0, name
+
+
 def test_pixel_rays_project_to_pixel_centres():
     cal = cam.camera_calibrations(CameraConfig(front_size=(60, 40)))["FRONT_LEFT"]
     rays = cam.pixel_rays(cal)
