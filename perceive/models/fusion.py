@@ -39,7 +39,8 @@ there.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -167,6 +168,19 @@ def feature_pixels(
     return (u + shift).clamp(half, width - half), (v + shift).clamp(half, height - half)
 
 
+def _feature_pixels_of(
+    camera: CameraConfig,
+) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    w, h = camera.image_size
+    return functools.partial(
+        feature_pixels,
+        stride=camera.stride,
+        width=w,
+        height=h,
+        alignment=camera.feature_alignment,
+    )
+
+
 class CameraToBEV(nn.Module):
     """Lift per-camera feature maps to a BEV map by projecting cell centres and sampling.
 
@@ -191,7 +205,8 @@ class CameraToBEV(nn.Module):
         super().__init__()
         self.fusion = fusion
         self.width, self.height = camera.image_size
-        self.stride, self.alignment = camera.stride, camera.feature_alignment
+        #: :func:`feature_pixels` for this image size, stride and alignment.
+        self.feature_pixels = _feature_pixels_of(camera)
         ny, nx = grid.shape
         self.out_shape = (ny, nx)
         s = fusion.bev_stride
@@ -211,12 +226,6 @@ class CameraToBEV(nn.Module):
         )
         self.out_channels = fusion.bev_channels
         self.gate = nn.Parameter(torch.zeros(1, fusion.bev_channels, 1, 1)) if gated else None
-
-    def feature_pixels(self, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:func:`feature_pixels` with this lift's image size, stride and alignment."""
-        return feature_pixels(
-            u, v, stride=self.stride, width=self.width, height=self.height, alignment=self.alignment
-        )
 
     def sample(
         self, features: torch.Tensor, intrinsics: torch.Tensor, extrinsics: torch.Tensor
@@ -286,15 +295,10 @@ class PointPainter(nn.Module):
     def __init__(self, *, fusion: FusionConfig, camera: CameraConfig) -> None:
         super().__init__()
         self.width, self.height = camera.image_size
-        self.stride, self.alignment = camera.stride, camera.feature_alignment
+        #: :func:`feature_pixels` for this image size, stride and alignment.
+        self.feature_pixels = _feature_pixels_of(camera)
         self.min_depth = fusion.min_depth
         self.out_channels = camera.out_channels + 1
-
-    def feature_pixels(self, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:func:`feature_pixels` with this painter's image size, stride and alignment."""
-        return feature_pixels(
-            u, v, stride=self.stride, width=self.width, height=self.height, alignment=self.alignment
-        )
 
     def forward(
         self,
