@@ -395,7 +395,7 @@ class FastPointPainter(nn.Module):
 
     def __init__(self, painter: PointPainter) -> None:
         super().__init__()
-        self.painter = painter
+        self.feature_pixels = painter.feature_pixels
         self.width, self.height = painter.width, painter.height
         self.min_depth = painter.min_depth
         self.out_channels = painter.out_channels
@@ -427,7 +427,7 @@ class FastPointPainter(nn.Module):
         u, v, valid = distort_to_pixels(
             cam[:, 0], cam[:, 1], cam[:, 2], k, self.min_depth, self.width, self.height
         )
-        u, v = self.painter.feature_pixels(u, v)
+        u, v = self.feature_pixels(u, v)
         painted = _sample_seen(features, u, v, valid, self.width, self.height)
         seen = valid.any(dim=0, keepdim=True).to(painted.dtype)
         return torch.cat([painted, seen], dim=0)

@@ -346,12 +346,7 @@ def make_sample(
         points = points[idx]
     if config.filter_boxes_by_range and len(boxes):
         bin_ = np.all((boxes[:, :3] >= r[:3]) & (boxes[:, :3] < r[3:]), axis=1)
-        boxes, labels, difficulty, num_points = (
-            boxes[bin_],
-            labels[bin_],
-            difficulty[bin_],
-            num_points[bin_],
-        )
+        boxes, labels, difficulty = boxes[bin_], labels[bin_], difficulty[bin_]
     num_points = count_points_in_boxes(points[:, :3], boxes)
     if tuple(config.point_features) != POINT_FEATURES:
         points = points[:, [POINT_FEATURES.index(n) for n in config.point_features]]
