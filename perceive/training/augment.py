@@ -258,9 +258,8 @@ def gt_sample(
     boxes: np.ndarray,
     labels: np.ndarray,
     difficulty: np.ndarray,
-    num_points: np.ndarray,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Paste database objects that do not collide (in bird's eye view) with the scene's boxes.
 
     Scene points inside a pasted box are removed and the object's points added.
@@ -272,13 +271,13 @@ def gt_sample(
         boxes: (M, 7) float32 scene boxes.
         labels: (M,) int64 class indices.
         difficulty: (M,) int64 detection difficulty.
-        num_points: (M,) int64 LiDAR points per box.
         rng: random generator.
 
     Returns:
-        ``(points, boxes, labels, difficulty, num_points)`` with the pasted objects appended.
+        ``(points, boxes, labels, difficulty)`` with the pasted objects appended (the
+        sample's points per box are counted later, after every augmentation).
     """
-    unchanged = (points, boxes, labels, difficulty, num_points)
+    unchanged = (points, boxes, labels, difficulty)
     if rng.random() >= config.prob:
         return unchanged
     chosen: list[GTObject] = []
@@ -306,5 +305,4 @@ def gt_sample(
     boxes = np.concatenate([np.asarray(boxes, np.float32).reshape(-1, 7), new_boxes])
     labels = np.concatenate([labels, np.array([o.label for o in chosen], np.int64)])
     difficulty = np.concatenate([difficulty, np.array([o.difficulty for o in chosen], np.int64)])
-    num_points = np.concatenate([num_points, np.array([len(o.points) for o in chosen], np.int64)])
-    return points, boxes, labels, difficulty, num_points
+    return points, boxes, labels, difficulty

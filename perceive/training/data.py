@@ -257,15 +257,14 @@ def _decode(
 
 def lidar_targets(
     frame: CachedFrame, config: DatasetConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Points and boxes of a frame before augmentation and range filtering.
 
     Returns:
         ``points`` (N, 5) float32 (the configured returns, no-label zones dropped if
         asked), ``boxes`` (M, 7) float32, ``labels`` (M,) int64 class index,
-        ``difficulty`` (M,) int64, ``num_points`` (M,) int64 (the labels'
-        ``num_lidar_points``): boxes of detector classes with at least
-        ``config.min_box_points`` points.
+        ``difficulty`` (M,) int64: boxes of detector classes whose labels count at
+        least ``config.min_box_points`` LiDAR points (``num_lidar_points``).
     """
     keep = np.isin(frame.return_index, np.asarray(config.returns, np.uint8))
     if config.drop_nlz:
@@ -279,7 +278,6 @@ def lidar_targets(
         bx.to_array()[box_keep],
         labels[box_keep],
         bx.difficulty[box_keep].astype(np.int64),
-        bx.num_lidar_points[box_keep].astype(np.int64),
     )
 
 
@@ -302,7 +300,7 @@ def make_sample(
         MissingComponentError: a configured camera is not in the frame.
     """
     rng = np.random.default_rng(config.seed) if rng is None else rng
-    points, boxes, labels, difficulty, num_points = lidar_targets(frame, config)
+    points, boxes, labels, difficulty = lidar_targets(frame, config)
     # Cameras.
     w, h = config.image_size
     images = np.empty((len(config.cameras), h, w, 3), np.uint8)
@@ -328,8 +326,8 @@ def make_sample(
     aug = config.augment
     if aug is not None:
         if aug.gt_sampling is not None and gt_database is not None:
-            points, boxes, labels, difficulty, num_points = gt_sample(
-                gt_database, aug.gt_sampling, points, boxes, labels, difficulty, num_points, rng
+            points, boxes, labels, difficulty = gt_sample(
+                gt_database, aug.gt_sampling, points, boxes, labels, difficulty, rng
             )
         t = GlobalTransform.sample(aug, rng)
         points = transform_points(t, points)
@@ -572,6 +570,6 @@ class FrameDataset(Dataset):
         )
         db = GTDatabase()
         for i in range(len(self)) if indices is None else indices:
-            points, boxes, labels, difficulty, _ = lidar_targets(self.source[i], self.config)
+            points, boxes, labels, difficulty = lidar_targets(self.source[i], self.config)
             db.add_frame(points, boxes, labels, difficulty, min_points)
         return db
