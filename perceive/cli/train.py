@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
         return 0
     result = train(config, stop_at=args.stop_at)
+    if "WORLD_SIZE" in os.environ and int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun only rank 0 reports, as only it logs and writes
     if result.step < config.iterations:
         print(
             f"stopped at step {result.step}/{config.iterations}; "

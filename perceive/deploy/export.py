@@ -350,7 +350,11 @@ def export_onnx(
     opset_used = next(o.version for o in proto.opset_import if o.domain in STANDARD_DOMAINS)
     if opset_used != opset:  # the exporter falls back to its own opset when conversion fails
         raise RuntimeError(f"the exporter wrote opset {opset_used}, not the requested {opset}")
-    atomic_write_bytes(out_path, proto.SerializeToString())
+    from perceive.deploy.integrity import DIGEST_KEY, stamp_graph_digest
+
+    data = stamp_graph_digest(proto)
+    meta[DIGEST_KEY] = next(p.value for p in proto.metadata_props if p.key == DIGEST_KEY)
+    atomic_write_bytes(out_path, data)
     side = out_path.with_suffix(".json")
     if sidecar:
         atomic_write_text(side, json.dumps(decode_metadata(meta), indent=2, sort_keys=True) + "\n")

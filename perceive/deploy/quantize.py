@@ -201,13 +201,14 @@ def _save(model: onnx.ModelProto, dst: str | Path, src: str | Path) -> Path:
     import onnx
 
     from perceive.deploy.export import decode_metadata
+    from perceive.deploy.integrity import stamp_graph_digest
     from perceive.io.atomic import atomic_write_bytes, atomic_write_text
 
     _set_metadata(model, "perceive.variant_of", source_digest(src))
     onnx.checker.check_model(model)  # before writing: a broken variant never lands on disk
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(dst, model.SerializeToString())
+    atomic_write_bytes(dst, stamp_graph_digest(model))  # its own graph's digest
     meta = decode_metadata({p.key: p.value for p in model.metadata_props})
     atomic_write_text(dst.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return dst

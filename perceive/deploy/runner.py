@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import time
 import warnings
@@ -32,7 +33,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from perceive.datasets.types import OBJECT_TYPES, Boxes3D, CameraCalibration, Frame, PointCloud
+from perceive.convert.cache import CachedFrame
+from perceive.datasets.types import (
+    OBJECT_TYPES,
+    POINT_FEATURES,
+    Boxes3D,
+    CameraCalibration,
+    Frame,
+    PointCloud,
+)
 from perceive.errors import (
     ConfigError,
     DataError,
@@ -75,6 +84,11 @@ METADATA_KEYS: tuple[str, ...] = (
     "provenance",
 )
 _GRAPH_OPT = ("disable", "basic", "extended", "all")
+#: ``perceive.variant`` values a model may declare (the detector's variants).
+MODEL_VARIANTS: tuple[str, ...] = ("fusion", "lidar", "camera")
+#: How far a calibration's rotation may be from orthonormal (max |R^T R - I|) before it is
+#: refused: far above float32 rounding of a real rotation, far below any mis-wiring.
+ROTATION_TOLERANCE = 1e-3
 
 
 class ProviderUnavailableError(PerceiveError, RuntimeError):
@@ -130,18 +144,28 @@ class DetectorConfig:
             raise ConfigError(
                 f"device must be one of {sorted(DEVICE_PROVIDERS)}, got {self.device!r}"
             )
+        # numpy scalars (np.int64 threads, np.float32 thresholds) are accepted and stored as
+        # Python numbers; bools are refused (True would pass as 1).
         for name in ("threads", "inter_op_threads"):
             v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            if v is None:
+                continue
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool | np.bool_) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer or None, got {v!r}")
-        if self.score_threshold is not None and not (
-            isinstance(self.score_threshold, int | float)
-            and not isinstance(self.score_threshold, bool)  # True would pass as 1.0
-            and math.isfinite(self.score_threshold)
-        ):
-            raise ConfigError(
-                f"score_threshold must be a finite number or None, got {self.score_threshold!r}"
-            )
+            object.__setattr__(self, name, int(v))
+        t = self.score_threshold
+        if t is not None:
+            if (
+                not isinstance(t, numbers.Real)
+                or isinstance(t, bool | np.bool_)
+                or not math.isfinite(float(t))
+                or not 0.0 <= float(t) <= 1.0
+            ):
+                raise ConfigError(
+                    f"score_threshold must be a number in [0, 1] (scores are probabilities) "
+                    f"or None, got {t!r}"
+                )
+            object.__setattr__(self, "score_threshold", float(t))
         if self.too_many_points not in ("crop", "error"):
             raise ConfigError(
                 f"too_many_points must be 'crop' or 'error', got {self.too_many_points!r}"
@@ -150,8 +174,13 @@ class DetectorConfig:
             raise ConfigError(
                 f"graph_optimization must be one of {_GRAPH_OPT}, got {self.graph_optimization!r}"
             )
-        if not isinstance(self.device_id, int) or self.device_id < 0:
+        if (
+            not isinstance(self.device_id, numbers.Integral)
+            or isinstance(self.device_id, bool | np.bool_)
+            or self.device_id < 0
+        ):
             raise ConfigError(f"device_id must be a non-negative integer, got {self.device_id!r}")
+        object.__setattr__(self, "device_id", int(self.device_id))
 
 
 # --------------------------------------------------------------------------- model metadata
@@ -234,7 +263,40 @@ class ModelInfo:
                 path=path,
                 field="metadata_props",
             ) from None
+        info._check(js)
         return info
+
+    def _check(self, js: Any) -> None:
+        """Refuse metadata that parses but makes no sense (it would silently change results)."""
+
+        def bad(key: str, why: str) -> DataError:
+            return DataError(why, path=self.path, field=f"perceive.{key}")
+
+        for key in ("class_names", "cameras", "point_features"):
+            raw = js(key)
+            if (
+                not isinstance(raw, list)
+                or not raw
+                or not all(isinstance(v, str) and v for v in raw)
+            ):
+                raise bad(key, f"must be a non-empty JSON list of names, got {raw!r}")
+            if len(set(raw)) != len(raw):
+                raise bad(key, f"names must be unique, got {raw!r}")
+        if self.point_features[:3] != ("x", "y", "z"):
+            raise bad("point_features", f"must begin with x, y, z, got {list(self.point_features)}")
+        if self.variant not in MODEL_VARIANTS:
+            raise bad("variant", f"must be one of {list(MODEL_VARIANTS)}, got {self.variant!r}")
+        if self.max_points < 1:
+            raise bad("max_points", f"must be at least 1, got {self.max_points}")
+        if not (math.isfinite(self.score_threshold) and 0.0 <= self.score_threshold <= 1.0):
+            raise bad("score_threshold", f"must be in [0, 1], got {self.score_threshold}")
+        lo, hi = self.point_range[:3], self.point_range[3:]
+        if not all(math.isfinite(v) for v in self.point_range) or not all(
+            a < b for a, b in zip(lo, hi, strict=True)
+        ):
+            raise bad("grid", f"range must be finite with min < max, got {list(self.point_range)}")
+        if min(self.image_size) < 1:
+            raise bad("image_size", f"must be positive, got {list(self.image_size)}")
 
 
 # --------------------------------------------------------------------------- typed data
@@ -433,6 +495,44 @@ def _default_trt_cache() -> str:
 # --------------------------------------------------------------------------- the detector
 
 
+def check_calibration(camera: str, cal: CameraCalibration) -> None:
+    """Refuse a calibration that cannot be a real camera's (it would silently move features).
+
+    Checks: the calibration is the camera's own (``cal.name``), values are finite, focal
+    lengths are positive, the extrinsic's rotation is orthonormal with determinant +1
+    (within :data:`ROTATION_TOLERANCE`) and its last row is ``0, 0, 0, 1``.
+
+    Args:
+        camera: the camera name it was given under.
+        cal: its calibration (``extrinsic``: camera frame -> vehicle frame, metres).
+
+    Raises:
+        DataError: naming ``calibration[camera]``.
+    """
+    where = f"calibration[{camera}]"
+    if cal.name != camera:
+        raise DataError(
+            f"this is the calibration of camera {cal.name!r}, given for {camera!r}", field=where
+        )
+    k, e = cal.intrinsic, cal.extrinsic
+    if not (np.isfinite(k).all() and np.isfinite(e).all()):
+        raise DataError("calibration holds NaN or infinite values", field=where)
+    if not (k[0] > 0 and k[1] > 0):
+        raise DataError(f"focal lengths must be positive, got f_u={k[0]}, f_v={k[1]}", field=where)
+    r = e[:3, :3]
+    err = float(np.abs(r.T @ r - np.eye(3)).max())
+    if err > ROTATION_TOLERANCE or np.linalg.det(r) <= 0:
+        raise DataError(
+            f"extrinsic rotation is not a rotation (max |R^T R - I| = {err:.3g}, "
+            f"det {np.linalg.det(r):.3g})",
+            field=where,
+        )
+    if not np.allclose(e[3], [0.0, 0.0, 0.0, 1.0], rtol=0.0, atol=1e-6):
+        raise DataError(
+            f"extrinsic's last row must be 0, 0, 0, 1, got {e[3].tolist()}", field=where
+        )
+
+
 class Detector:
     """Runs an exported perceive model with onnxruntime.
 
@@ -479,6 +579,7 @@ class Detector:
             raise NotAFileError("is a folder, not an ONNX model file", path=self.path)
         if not self.path.is_file():
             raise FileNotFoundError(f"no such model file: {self.path}")
+        data = self.path.read_bytes()
 
         choice = select_providers(cfg.device, ort.get_available_providers(), fallback=cfg.fallback)
         self.fallback_message = choice.message
@@ -510,15 +611,22 @@ class Detector:
         source: str | bytes = str(self.path)
         #: How many nodes the graph rewrites changed (0: the file runs as it is).
         self.graph_rewrites = 0
-        use_trt = "TensorrtExecutionProvider" in choice.providers
-        proto = None
-        if cfg.optimize or use_trt:
-            import onnx
+        import onnx
 
-            try:
-                proto = onnx.load(str(self.path))
-            except Exception:  # not loadable by onnx: let onnxruntime report it below
-                proto = None
+        from perceive.deploy.integrity import DIGEST_KEY, check_graph_digest
+
+        try:
+            proto = onnx.load_from_string(data)
+        except Exception:  # not loadable by onnx: let onnxruntime report it below
+            proto = None
+        if proto is not None:
+            # before any work on it: a damaged graph must not reach a session (or TensorRT)
+            recorded = next((m.value for m in proto.metadata_props if m.key == DIGEST_KEY), None)
+            check_graph_digest(data, recorded, str(self.path))
+            if proto.graph.initializer and any(
+                t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer
+            ):
+                proto = onnx.load(str(self.path))  # weights stored beside the file
         if proto is not None and cfg.optimize:
             from perceive.deploy.optimize import apply_all
 
@@ -638,14 +746,21 @@ class Detector:
     # ----------------------------------------------------------------- stages
 
     def inputs_from_frame(
-        self, frame: Frame
+        self, frame: Frame | CachedFrame
     ) -> tuple[np.ndarray, dict[str, np.ndarray], Mapping[str, CameraCalibration]]:
         """Decode what the model needs from a frame: (points (N, F), images, calibration).
+
+        Args:
+            frame: a :class:`Frame` (Waymo v1/v2 readers) or a :class:`CachedFrame` (the
+                training cache, ``perceive convert --to cache``).
 
         A frame without LiDAR gives an empty cloud (the model still runs on the cameras).
         """
         if self.info.variant == "camera":
             points = np.zeros((0, len(self.info.point_features)), np.float32)
+        elif isinstance(frame, CachedFrame):
+            cols = [POINT_FEATURES.index(n) for n in self.info.point_features]
+            points = np.asarray(frame.points, np.float32)[:, cols]
         else:
             points = frame.point_cloud().features(self.info.point_features)
         images: dict[str, np.ndarray] = {}
@@ -658,7 +773,19 @@ class Detector:
                     f"the model needs {list(self.info.cameras)}, "
                     f"the frame has {sorted(frame.image_bytes)}"
                 )
-            images[cam] = frame.images[cam]
+            if cam not in frame.cameras:
+                raise MissingComponentError(
+                    f"{frame.source or 'frame'}: no calibration for camera {cam}; "
+                    f"the model needs {list(self.info.cameras)}, "
+                    f"the frame has {sorted(frame.cameras)}"
+                )
+            if isinstance(frame, CachedFrame):
+                from perceive.datasets.image import decode_jpeg
+
+                what = f"{frame.source or frame.segment}: camera {cam}"
+                images[cam] = decode_jpeg(frame.image_bytes[cam], what=what)
+            else:
+                images[cam] = frame.images[cam]
         return points, images, frame.cameras
 
     def prepare(
@@ -721,7 +848,7 @@ class Detector:
                 if info.variant == "lidar":
                     continue  # a LiDAR-only graph ignores the cameras: zeros are fine
                 what = "image" if cam not in images else "calibration"
-                have = sorted(images if cam not in images else calibration)
+                have = sorted(map(str, images if cam not in images else calibration))
                 raise MissingComponentError(
                     f"no {what} for camera {cam}; "
                     f"the model needs cameras {list(info.cameras)}, got {have}"
@@ -750,10 +877,7 @@ class Detector:
                     f"image is {iw}x{ih} but its calibration is for {cal.width}x{cal.height}",
                     field=f"images[{cam}]",
                 )
-            if not (np.isfinite(cal.intrinsic).all() and np.isfinite(cal.extrinsic).all()):
-                raise DataError(
-                    "calibration holds NaN or infinite values", field=f"calibration[{cam}]"
-                )
+            check_calibration(cam, cal)
             if (iw, ih) == (w, h):
                 imgs[i] = img
                 intr[i] = cal.intrinsic
@@ -761,6 +885,11 @@ class Detector:
                 cv2.resize(img, (w, h), dst=imgs[i], interpolation=cv2.INTER_AREA)
                 intr[i] = cal.resized(w, h).intrinsic
             ext[i] = cal.extrinsic
+            if not (np.isfinite(intr[i]).all() and np.isfinite(ext[i]).all()):
+                raise DataError(
+                    "calibration overflows float32 (a value beyond 3.4e38)",
+                    field=f"calibration[{cam}]",
+                )
         return ModelInputs(pts, imgs, intr, ext, n_given)
 
     def _check_points(self, points: np.ndarray | PointCloud) -> np.ndarray:
@@ -845,6 +974,14 @@ class Detector:
                 "expected (K, 7), (K,), (K,)",
                 path=self.path,
             )
+        nc = len(self.info.class_names)
+        if labels.size and (labels.min() < 0 or labels.max() >= nc):
+            raise DataError(
+                f"model output a class index {int(labels.max())} outside its {nc} class names "
+                f"{list(self.info.class_names)} (metadata and graph disagree)",
+                path=self.path,
+                field="perceive.class_names",
+            )
         keep = (
             (scores >= self.score_threshold) & np.isfinite(scores) & np.isfinite(boxes).all(axis=1)
         )
@@ -862,17 +999,18 @@ class Detector:
 
     def __call__(
         self,
-        points: np.ndarray | PointCloud | Frame | None,
+        points: np.ndarray | PointCloud | Frame | CachedFrame | None,
         images: Mapping[str, np.ndarray] | None = None,
         calibration: Mapping[str, CameraCalibration] | None = None,
     ) -> Detections:
         """Detect objects in one frame.
 
-        Call as ``det(points, images, calibration)`` (see :meth:`prepare`) or ``det(frame)``.
-        The result's ``timing`` holds the time of each stage.
+        Call as ``det(points, images, calibration)`` (see :meth:`prepare`) or ``det(frame)``
+        with a :class:`Frame` or a :class:`CachedFrame`. The result's ``timing`` holds the
+        time of each stage.
         """
         t0 = time.perf_counter()
-        if isinstance(points, Frame):
+        if isinstance(points, Frame | CachedFrame):
             if images is not None or calibration is not None:
                 raise TypeError(
                     "det(frame) takes no images or calibration: they come from the frame"

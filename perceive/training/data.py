@@ -533,12 +533,22 @@ class FrameDataset(Dataset):
     @staticmethod
     def from_v2(
         root: str | Path,
+        config: DatasetConfig | None = None,
+        *,
         split: str = "training",
         segments: Sequence[str] | None = None,
-        config: DatasetConfig | None = None,
         **kw: object,
     ) -> FrameDataset:
-        """Over Waymo v2 parquet segments."""
+        """Over Waymo v2 parquet segments (``root/split/<component>/<segment>.parquet``).
+
+        ``config`` is second, as in :meth:`from_cache` and :meth:`from_v1`; the split and
+        the segments (None: all of the split's) are keyword arguments.
+        """
+        if config is not None and not isinstance(config, DatasetConfig):
+            raise ConfigError(
+                f"from_v2: config must be a DatasetConfig, got {config!r} "
+                "(pass split= and segments= by keyword)"
+            )
         return FrameDataset(V2Source(root, split, segments), config or DatasetConfig(), **kw)  # type: ignore[arg-type]
 
     def __len__(self) -> int:

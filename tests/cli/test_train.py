@@ -79,6 +79,29 @@ def test_stop_at_then_resume(data, tmp_path, capsys):
     assert load_checkpoint(out / "model.pt").step == 2
 
 
+def test_only_rank_zero_reports_under_torchrun(data, tmp_path, capsys, monkeypatch):
+    import perceive.training.train as training
+
+    def fake_train(config, *, stop_at=None):
+        return training.TrainResult(
+            out_dir=tmp_path,
+            model_path=tmp_path / "model.pt",
+            step=config.iterations,
+            resumed_from=0,
+            final_loss=0.0,
+            samples_per_s=1.0,
+            metrics=None,
+        )
+
+    monkeypatch.setattr(training, "train", fake_train)
+    argv = ["train", "--tiny", "--train", data, "--out", str(tmp_path), "--iterations", "2"]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank, reports in (("1", False), ("0", True)):
+        monkeypatch.setenv("RANK", rank)
+        assert main(argv) == 0
+        assert ("trained fusion for 2 steps" in capsys.readouterr().out) is reports
+
+
 def test_errors_exit_with_a_message(tmp_path, capsys):
     assert main(["train", "--tiny", "--print-config"]) == 1
     assert "no training data" in capsys.readouterr().err

@@ -230,8 +230,8 @@ def test_compare_torch_interleaves_the_same_inputs(
     monkeypatch.setattr(bench, "check_same_model", lambda *a: None)  # no DetectorConfig
     timed_torch = bench._timed_torch
 
-    def slow_torch(model, inputs):  # 0.3 s of wall time and no CPU in every PyTorch step
-        time.sleep(0.3)
+    def slow_torch(model, inputs):  # 0.5 s of wall time and no CPU in every PyTorch step
+        time.sleep(0.5)
         return timed_torch(model, inputs)
 
     monkeypatch.setattr(bench, "_timed_torch", slow_torch)
@@ -240,9 +240,10 @@ def test_compare_torch_interleaves_the_same_inputs(
     r = run_benchmark(_cfg(standin_onnx, tmp_path, iters=4, compare_torch=str(ckpt), flops=False))
     t = r.torch
     assert t is not None and t.inference.count == 4 and len(t.samples_ms) == 4
-    # CPU use is that of the onnxruntime loop alone: the PyTorch steps' 1.2 s of sleep would
-    # bring it below 0.1 cores if they counted
-    assert r.main.cpu_cores_busy > 0.3 and r.main.cpu_percent_of_machine > 0
+    # CPU use is that of the onnxruntime loop alone: the PyTorch steps' 2 s of sleep would
+    # bring it below 0.05 cores if they counted (the loop's own steps take milliseconds);
+    # 0.15 leaves room for a machine busy with other work.
+    assert r.main.cpu_cores_busy > 0.15 and r.main.cpu_percent_of_machine > 0
     assert t.speedup_p50 == pytest.approx(t.inference.p50 / r.main.stages["inference"].p50)
     assert t.max_score_diff < 1e-4  # same weights, same inputs
     assert t.gflops_by_flop_counter is not None and t.gflops_by_flop_counter > 0

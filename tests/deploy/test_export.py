@@ -102,6 +102,10 @@ def test_metadata_and_sidecar(exported):
     props = {p.key: p.value for p in onnx.load(str(result.onnx_path)).metadata_props}
     assert json.loads(props["perceive.image_size"]) == list(cfg.camera.image_size)
     assert props["perceive.variant"] == cfg.variant
+    # the graph's digest, checked by the runner on load
+    from perceive.deploy.integrity import DIGEST_KEY, graph_digest
+
+    assert props[DIGEST_KEY] == graph_digest(result.onnx_path.read_bytes()) == side[DIGEST_KEY]
 
 
 def test_parity_with_pytorch_across_point_counts(exported):

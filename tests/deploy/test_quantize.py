@@ -13,6 +13,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from perceive.datasets.waymo.fixtures import make_frame
+from perceive.deploy.integrity import DIGEST_KEY, graph_digest
 from perceive.deploy.quantize import (
     _drop_duplicate_producers,
     _topological_sort,
@@ -123,6 +124,8 @@ def test_fp16_keeps_interface_metadata_and_geometry(standin_onnx: Path, tmp_path
     assert meta["perceive.precision"] == "fp16"
     assert meta["perceive.cameras"] == _meta(src)["perceive.cameras"]
     assert (tmp_path / "m.fp16.json").is_file()
+    # the variant records its own graph's digest, not its source's
+    assert meta[DIGEST_KEY] == graph_digest(dst.read_bytes()) != _meta(src)[DIGEST_KEY]
     assert any(t.data_type == TensorProto.FLOAT16 for t in m16.graph.initializer)
     # the geometry (voxel indices) is computed in float32: Floor's input is float32
     types = {

@@ -90,6 +90,23 @@ def test_numpy_call_equals_frame_call(det: Detector) -> None:
     assert b.timing.decode_s < a.timing.decode_s  # nothing to decode for numpy input
 
 
+def test_cached_frame_call_equals_frame_call(det: Detector) -> None:
+    from perceive.convert.cache import CachedFrame
+
+    frame = _frame(4)
+    cached = CachedFrame.from_frame(frame)
+    a, b = det(frame), det(cached)
+    np.testing.assert_array_equal(a.boxes, b.boxes)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    pa, ia, _ = det.inputs_from_frame(frame)
+    pb, ib, _ = det.inputs_from_frame(cached)
+    np.testing.assert_array_equal(pa, pb)
+    assert all(np.array_equal(ia[c], ib[c]) for c in CAMS)
+    with pytest.raises(TypeError, match="takes no images"):
+        det(cached, ia)
+
+
 def test_prepare_resizes_with_inter_area_and_scales_intrinsics(det: Detector) -> None:
     frame = _frame(5, image_size=(96, 72))
     inputs = det.prepare(frame.point_cloud(), dict(frame.images), frame.cameras)
@@ -165,6 +182,63 @@ def test_bad_images_and_calibration_give_clear_errors(det: Detector) -> None:
         det(pts, imgs, {**cal, "FRONT": nan_cal})
     with pytest.raises(TypeError, match="images and calibration are required"):
         det(pts)
+
+
+def _with(cal: CameraCalibration, **kw) -> CameraCalibration:
+    import dataclasses
+
+    return dataclasses.replace(cal, **kw)
+
+
+def test_calibrations_that_cannot_be_a_camera_are_refused(det: Detector) -> None:
+    frame = _frame(8)
+    imgs, cal = {c: frame.images[c] for c in CAMS}, dict(frame.cameras)
+    pts = frame.point_cloud().features()
+    front = cal["FRONT"]
+    zero_focal = front.intrinsic.copy()
+    zero_focal[:2] = 0.0
+    sheared = front.extrinsic.copy()
+    sheared[:3, :3] *= 3.0
+    mirrored = front.extrinsic.copy()
+    mirrored[:3, 1] *= -1.0  # orthonormal, determinant -1
+    last_row = front.extrinsic.copy()
+    last_row[3] = [0.0, 0.0, 1.0, 1.0]
+    huge = front.intrinsic.copy()
+    huge[0] = 1e39  # finite in float64, infinite in the graph's float32
+    cases = {
+        "focal lengths must be positive": _with(front, intrinsic=zero_focal),
+        "not a rotation": _with(front, extrinsic=sheared),
+        "det -1": _with(front, extrinsic=mirrored),
+        "last row": _with(front, extrinsic=last_row),
+        "overflows float32": _with(front, intrinsic=huge),
+        "calibration of camera 'FRONT_LEFT', given for 'FRONT'": cal["FRONT_LEFT"],
+    }
+    for why, bad in cases.items():
+        with pytest.raises(DataError, match=rf"calibration\[FRONT\].*{why}"):
+            det(
+                pts,
+                {**imgs, "FRONT": cv2.resize(imgs["FRONT_LEFT"], (bad.width, bad.height))}
+                if why.startswith("calibration of")
+                else imgs,
+                {**cal, "FRONT": bad},
+            )
+    # keys that do not sort together still give the missing-camera message
+    mixed: dict = {k: v for k, v in imgs.items() if k != "FRONT"}
+    mixed[1] = imgs["FRONT"]
+    with pytest.raises(MissingComponentError, match=r"no image for camera FRONT.*'1'"):
+        det(pts, mixed, cal)
+
+
+def test_frame_without_a_calibration_names_its_source(det: Detector) -> None:
+    import dataclasses
+
+    frame = _frame(9)
+    cams = dict(frame.cameras)
+    cams.pop("FRONT_LEFT")
+    assert frame.source
+    with pytest.raises(MissingComponentError) as e:
+        det(dataclasses.replace(frame, cameras=cams))
+    assert str(e.value).startswith(f"{frame.source}: no calibration for camera FRONT_LEFT")
 
 
 def test_too_many_points_crop_or_error(standin_onnx: Path) -> None:
@@ -281,6 +355,11 @@ def test_config_errors(standin_onnx: Path, tmp_path: Path) -> None:
         Detector(standin_onnx, score_threshold=float("nan"))
     with pytest.raises(ConfigError, match="score_threshold"):
         Detector(standin_onnx, score_threshold=True)
+    for out_of_range in (1.5, -0.5):
+        with pytest.raises(ConfigError, match=r"score_threshold must be a number in \[0, 1\]"):
+            Detector(standin_onnx, score_threshold=out_of_range)
+    numpy_numbers = Detector(standin_onnx, score_threshold=np.float32(0.25), threads=np.int64(1))
+    assert numpy_numbers.score_threshold == 0.25 and type(numpy_numbers.config.threads) is int
     with pytest.raises(ConfigError, match="unexpected keyword"):
         Detector(standin_onnx, thread=2)
     with pytest.raises(FileNotFoundError, match="no such model file"):
@@ -300,6 +379,37 @@ def test_config_errors(standin_onnx: Path, tmp_path: Path) -> None:
     wrong_size = standin.relabel(standin_onnx, tmp_path / "size.onnx", image_size="[64, 48]")
     with pytest.raises(DataError, match="metadata says 2 cameras of 64x48"):
         Detector(wrong_size)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("score_threshold", "nan", r"in \[0, 1\]"),
+        ("score_threshold", "5", r"in \[0, 1\]"),
+        ("max_points", "0", "at least 1"),
+        ("class_names", '"VEHICLE"', "list of names"),
+        ("cameras", '["FRONT", "FRONT"]', "unique"),
+        ("point_features", '["intensity", "x", "y", "z", "elongation"]', "begin with x, y, z"),
+        ("variant", "bogus", "must be one of"),
+        ("grid", '{"range": [0, 0, 0, NaN, 1, 1]}', "finite with min < max"),
+        ("grid", '{"range": [5, 0, 0, 1, 1, 1]}', "finite with min < max"),
+    ],
+)
+def test_metadata_that_makes_no_sense_is_refused(
+    standin_onnx: Path, tmp_path: Path, key: str, value: str, why: str
+) -> None:
+    bad = standin.relabel(standin_onnx, tmp_path / "m.onnx", **{key: value})
+    with pytest.raises(DataError, match=rf"m\.onnx.*perceive\.{key}.*{why}"):
+        Detector(bad)
+
+
+def test_class_index_beyond_the_names_is_refused(standin_onnx: Path, tmp_path: Path) -> None:
+    frame = _frame(3)
+    full = Detector(standin_onnx, score_threshold=0.0)(frame)
+    assert full.labels.max() >= 1  # the stand-in predicts more than one class here
+    one = standin.relabel(standin_onnx, tmp_path / "one.onnx", class_names='["VEHICLE"]')
+    with pytest.raises(DataError, match=r"class index \d outside its 1 class names"):
+        Detector(one, score_threshold=0.0)(frame)
 
 
 def test_model_info_and_lidar_variant(lidar_standin_onnx: Path) -> None:

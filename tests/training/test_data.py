@@ -217,9 +217,12 @@ def test_cache_v1_and_v2_datasets_give_identical_samples(v1_dir: Path, tmp_path:
     sets = [
         FrameDataset.from_cache(tmp_path / "cache", cfg),
         FrameDataset.from_v1(v1_dir, cfg),
-        FrameDataset.from_v2(tmp_path / "v2", config=cfg),
+        FrameDataset.from_v2(tmp_path / "v2", cfg),  # config second, as in its siblings
     ]
     assert [len(d) for d in sets] == [5, 5, 5]
+    assert len(FrameDataset.from_v2(tmp_path / "v2", cfg, segments=["a"])) == 3
+    with pytest.raises(ConfigError, match="split= and segments= by keyword"):
+        FrameDataset.from_v2(tmp_path / "v2", "training")  # type: ignore[arg-type]
     for i in range(5):
         a, *others = (d[i] for d in sets)
         for b in others:
