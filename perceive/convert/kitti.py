@@ -6,13 +6,17 @@
     ImageSets/train.txt, val.txt, test.txt     frame ids per split (written last)
     training/ (training and validation splits), testing/ (testing split)
         velodyne/<id>.bin    (N, 6) float32 x, y, z, intensity, elongation, timestamp (us),
-                             vehicle frame, all lasers, both returns (load_dim=6, use_dim=5)
+                             vehicle frame, all lasers, both returns, points in no-label zones
+                             left out (load_dim=6, use_dim=5); float32 holds the timestamp only
+                             to about a minute: timestamp/<id>.txt has it exactly
         image_<c>/<id>.jpg   the original JPEG of camera c (c = Waymo camera enum - 1:
                              0 FRONT, 1 FRONT_LEFT, 2 FRONT_RIGHT, 3 SIDE_LEFT, 4 SIDE_RIGHT)
-        calib/<id>.txt       P0..P4 (3x4 intrinsics), R0_rect (identity),
-                             Tr_velo_to_cam_0..4 (3x4 vehicle -> KITTI camera c)
+        calib/<id>.txt       P0..P4 (3x4 pinhole intrinsics), R0_rect (identity),
+                             Tr_velo_to_cam_0..4 (3x4 vehicle -> KITTI camera c), then
+                             D0..D4 (k1 k2 p1 p2 k3: the lens distortion P leaves out)
         label_<c>/<id>.txt   objects whose projected box lies in camera c, with that 2D box
-        label_all/<id>.txt   every object (2D box of the first camera it projects into)
+        label_all/<id>.txt   every object with LiDAR points, a 16th field naming the camera
+                             of its 2D box (the first it projects into; -1 and 0 0 0 0: none)
         pose/<id>.txt        4x4 vehicle -> world
         timestamp/<id>.txt   frame timestamp, microseconds
 
@@ -22,12 +26,17 @@
 ``T`` the axis change from Waymo's camera frame (x forward, y left, z up).
 
 A label line is ``type truncated occluded alpha x1 y1 x2 y2 h w l x y z rotation_y``: type
-``Car``, ``Pedestrian``, ``Sign`` or ``Cyclist``; ``h w l`` the box height, width, length;
-``x y z`` the bottom centre in camera 0's KITTI frame; ``rotation_y`` the heading about
-that frame's y axis. For a camera that is not rotated about the vehicle, ``rotation_y =
--heading - pi/2`` (mmdetection3d's formula); here the FRONT camera's small yaw is taken
-into account, so :func:`kitti_to_boxes` recovers our boxes exactly (up to the 4 decimals
-written). truncated, occluded and alpha are not known (0, 0, -10).
+``Car`` (every Waymo vehicle: cars, trucks, buses), ``Pedestrian``, ``Sign`` or ``Cyclist``
+(no DontCare lines; objects of type unknown are left out); ``h w l`` the box height,
+width, length; ``x y z`` the bottom centre in camera 0's KITTI frame; ``rotation_y =
+-heading - pi/2``, mmdetection3d's formula, which its readers and OpenPCDet's invert
+(:func:`kitti_to_boxes` does the same). ``alpha = rotation_y - arctan2(x, z)``, wrapped to
+[-pi, pi). ``truncated`` is the fraction of the box's volume outside the camera's image
+(behind the camera, or beyond the image's edges, lens distortion included), sampled on a
+6 x 6 x 6 grid: for ``label_<c>`` the camera c, for ``label_all`` the camera of its 2D box
+(1 when there is none). ``occluded`` is not known and is written 0, as mmdetection3d does
+(3, KITTI's "unknown", would drop every object from KITTI's difficulty levels). Objects
+without a LiDAR point are left out, as mmdetection3d's converter leaves them out.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from perceive.datasets.types import CAMERA_NAMES, Frame
+from perceive.datasets.types import CAMERA_NAMES, CameraCalibration, Frame
 from perceive.errors import DataError
 from perceive.geometry.boxes import wrap_angle
 from perceive.io.atomic import atomic_write_bytes, atomic_write_text
@@ -48,7 +57,9 @@ if TYPE_CHECKING:
     from perceive.convert.runner import FrameStats, SegmentJob
 
 FORMAT_NAME = "kitti"
-FORMAT_VERSION = 1
+#: 2: mmdetection3d's rotation_y, computed alpha and truncation, the camera field of
+#: label_all, distortion lines, no empty boxes and no no-label-zone points.
+FORMAT_VERSION = 2
 #: KITTI class name of each Waymo ``Label.Type`` that is written.
 KITTI_CLASS: dict[int, str] = {1: "Car", 2: "Pedestrian", 3: "Sign", 4: "Cyclist"}
 #: Split folder and id digit of each dataset split.
@@ -109,11 +120,16 @@ def calib_text(frame: Frame) -> str:
         trs.append(tr)
     lines.append(f"R0_rect: {_row(np.eye(3))}")
     lines += [f"Tr_velo_to_cam_{i}: {_row(tr)}" for i, tr in enumerate(trs)]
+    # After the lines readers take by position: the distortion the pinhole P leaves out.
+    for i, name in enumerate(CAMERA_NAMES):
+        cal = frame.cameras.get(name)
+        lines.append(f"D{i}: {_row(cal.intrinsic[4:] if cal is not None else np.zeros(5))}")
     return "\n".join(lines) + "\n"
 
 
 def read_calib(path: str | Path) -> dict[str, np.ndarray]:
-    """Parse a KITTI calib file: ``P0..P4`` (3, 4), ``R0_rect`` (3, 3), ``Tr_velo_to_cam_c`` (3, 4).
+    """Parse a KITTI calib file: ``P0..P4`` (3, 4), ``R0_rect`` (3, 3), ``Tr_velo_to_cam_c``
+    (3, 4) and, where present, ``D0..D4`` (5,) lens distortion ``k1 k2 p1 p2 k3``.
 
     Raises:
         DataError: a line is malformed (naming the file and key).
@@ -128,12 +144,12 @@ def read_calib(path: str | Path) -> dict[str, np.ndarray]:
             vals = np.array([float(v) for v in rest.split()])
         except ValueError as e:
             raise DataError(f"bad number: {e}", path=path, field=key) from e
-        shape = (3, 3) if key == "R0_rect" else (3, 4)
+        shape = (3, 3) if key == "R0_rect" else (1, 5) if key[:1] == "D" else (3, 4)
         if vals.size != shape[0] * shape[1]:
             raise DataError(
                 f"{vals.size} values, expected {shape[0] * shape[1]}", path=path, field=key
             )
-        out[key] = vals.reshape(shape)
+        out[key] = vals.reshape(shape[1:] if shape[0] == 1 else shape)
     return out
 
 
@@ -150,7 +166,9 @@ def boxes_to_kitti(
 
     Returns:
         (M, 7) float64: height, width, length, bottom centre (x, y, z) in camera 0's
-        KITTI frame, rotation_y in [-pi, pi).
+        KITTI frame, ``rotation_y = -heading - pi/2`` in [-pi, pi) (mmdetection3d's
+        formula: exact for a camera with no yaw about the vehicle; the real FRONT camera's
+        yaw of about 0.16 degrees is left out, as the readers that invert it leave it out).
     """
     tr = np.asarray(tr_velo_to_cam0, np.float64)[:3]
     center = np.asarray(center, np.float64).reshape(-1, 3)
@@ -158,8 +176,7 @@ def boxes_to_kitti(
     heading = np.asarray(heading, np.float64).reshape(-1)
     bottom = center - np.c_[np.zeros((len(center), 2)), size[:, 2] / 2]
     loc = bottom @ tr[:, :3].T + tr[:, 3]
-    d = np.c_[np.cos(heading), np.sin(heading), np.zeros_like(heading)] @ tr[:, :3].T
-    ry = np.arctan2(-d[:, 2], d[:, 0])
+    ry = -heading - np.pi / 2
     return np.c_[size[:, 2], size[:, 1], size[:, 0], loc, wrap_angle(ry)]
 
 
@@ -180,9 +197,7 @@ def kitti_to_boxes(kitti: np.ndarray, tr_velo_to_cam0: np.ndarray) -> np.ndarray
     h, w, l = k[:, 0], k[:, 1], k[:, 2]
     bottom = k[:, 3:6] @ inv[:3, :3].T + inv[:3, 3]
     center = bottom + np.c_[np.zeros((len(k), 2)), h / 2]
-    ry = k[:, 6]
-    d = np.c_[np.cos(ry), np.zeros_like(ry), -np.sin(ry)] @ inv[:3, :3].T
-    heading = np.arctan2(d[:, 1], d[:, 0])
+    heading = -k[:, 6] - np.pi / 2
     return np.c_[center, l, w, h, wrap_angle(heading)]
 
 
@@ -191,7 +206,8 @@ def read_labels(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
 
     Returns:
         ``(types, boxes2d, boxes3d)``: class names, (M, 4) ``x1 y1 x2 y2`` and
-        (M, 7) ``h w l x y z rotation_y``.
+        (M, 7) ``h w l x y z rotation_y`` (a 16th field, ``label_all``'s camera, is not
+        returned: see :func:`read_label_cameras`).
 
     Raises:
         DataError: a line does not have 15 fields of numbers.
@@ -214,19 +230,94 @@ def read_labels(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     return types, np.array(b2).reshape(-1, 4), np.array(b3).reshape(-1, 7)
 
 
-def _label_line(kind: str, box2d: Sequence[float], k: np.ndarray) -> str:
+def read_label_cameras(path: str | Path) -> np.ndarray:
+    """(M,) int64 camera index of each line of a ``label_all`` file (-1: no 2D box).
+
+    Raises:
+        DataError: a line has no 16th field, or it is not an integer.
+    """
+    path = Path(path)
+    out = []
+    for n, line in enumerate(path.read_text().splitlines()):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            out.append(int(parts[15]))
+        except (IndexError, ValueError):
+            raise DataError(f"label line {n + 1}: no camera index in field 16", path=path) from None
+    return np.array(out, np.int64)
+
+
+#: Samples per box axis for :func:`truncation` (6**3 points per box).
+TRUNCATION_GRID = 6
+
+
+def truncation(
+    center: np.ndarray, size: np.ndarray, heading: np.ndarray, camera: CameraCalibration
+) -> np.ndarray:
+    """Fraction of each box's volume outside a camera's image (KITTI's ``truncated``).
+
+    The box is sampled at the centres of a :data:`TRUNCATION_GRID`-cubed grid of cells; a
+    sample counts as outside when it is behind the camera or projects (lens distortion
+    included) outside the image.
+
+    Args:
+        center: (M, 3) box centres, vehicle frame, metres.
+        size: (M, 3) length, width, height, metres.
+        heading: (M,) yaw about the vehicle z axis, radians.
+        camera: the camera.
+
+    Returns:
+        (M,) float64 in [0, 1].
+    """
+    center = np.asarray(center, np.float64).reshape(-1, 3)
+    size = np.asarray(size, np.float64).reshape(-1, 3)
+    heading = np.asarray(heading, np.float64).reshape(-1)
+    g = (np.arange(TRUNCATION_GRID) + 0.5) / TRUNCATION_GRID - 0.5
+    local = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)  # (S, 3)
+    offs = local[None] * size[:, None]  # (M, S, 3)
+    c, s = np.cos(heading)[:, None], np.sin(heading)[:, None]
+    xyz = (
+        np.stack(
+            [
+                c * offs[..., 0] - s * offs[..., 1],
+                s * offs[..., 0] + c * offs[..., 1],
+                offs[..., 2],
+            ],
+            -1,
+        )
+        + center[:, None]
+    )
+    _, _, valid = camera.project(xyz.reshape(-1, 3))
+    return 1.0 - valid.reshape(len(center), -1).mean(axis=1)
+
+
+def _label_line(
+    kind: str, trunc: float, box2d: Sequence[float], k: np.ndarray, camera: int | None = None
+) -> str:
     x1, y1, x2, y2 = box2d
     h, w, l, x, y, z, ry = k
-    return (
-        f"{kind} 0.00 0 -10.00 {x1:.2f} {y1:.2f} {x2:.2f} {y2:.2f} "
+    alpha = float(wrap_angle(np.array(ry - np.arctan2(x, z))))
+    line = (
+        f"{kind} {trunc:.2f} 0 {alpha:.4f} {x1:.2f} {y1:.2f} {x2:.2f} {y2:.2f} "
         f"{h:.4f} {w:.4f} {l:.4f} {x:.4f} {y:.4f} {z:.4f} {ry:.4f}"
     )
+    return line if camera is None else f"{line} {camera}"
 
 
 def label_texts(frame: Frame) -> dict[str, str]:
-    """The label files of a frame: ``{"all": text, "0": text, ..., "4": text}``."""
+    """The label files of a frame: ``{"all": text, "0": text, ..., "4": text}``.
+
+    Objects of the written types with at least one LiDAR point; see the module docstring
+    for the fields.
+    """
     boxes = frame.boxes
-    keep = [i for i in range(len(boxes)) if int(boxes.type[i]) in KITTI_CLASS]
+    keep = [
+        i
+        for i in range(len(boxes))
+        if int(boxes.type[i]) in KITTI_CLASS and int(boxes.num_lidar_points[i]) > 0
+    ]
     cam0 = frame.cameras.get("FRONT")
     tr0 = velo_to_cam(cam0.extrinsic) if cam0 is not None else np.eye(4)
     k = boxes_to_kitti(boxes.center, boxes.size, boxes.heading, tr0)
@@ -240,23 +331,39 @@ def label_texts(frame: Frame) -> dict[str, str]:
         for j, pid in enumerate(b2.ids):
             base = str(pid)[: -len(cam) - 1] if str(pid).endswith(f"_{cam}") else str(pid)
             proj.setdefault(base, {})[cam] = xyxy[j]
+    trunc = {
+        cam: truncation(boxes.center, boxes.size, boxes.heading, frame.cameras[cam])
+        for cam in CAMERA_NAMES
+        if cam in frame.cameras
+    }
     files: dict[str, list[str]] = {"all": [], **{str(c): [] for c in range(len(CAMERA_NAMES))}}
-    for i in range(len(boxes)):
-        if i not in keep:
-            continue
+    for i in keep:
         kind = KITTI_CLASS[int(boxes.type[i])]
         seen = proj.get(str(boxes.ids[i]), {})
-        first = next((seen[c] for c in CAMERA_NAMES if c in seen), (0.0, 0.0, 0.0, 0.0))
-        files["all"].append(_label_line(kind, first, k[i]))
+        first = next((c for c, cam in enumerate(CAMERA_NAMES) if cam in seen), -1)
+        if first < 0:
+            files["all"].append(_label_line(kind, 1.0, (0.0, 0.0, 0.0, 0.0), k[i], -1))
+        else:
+            cam = CAMERA_NAMES[first]
+            t = trunc[cam][i] if cam in trunc else 0.0
+            files["all"].append(_label_line(kind, t, seen[cam], k[i], first))
         for c, cam in enumerate(CAMERA_NAMES):
             if cam in seen:
-                files[str(c)].append(_label_line(kind, seen[cam], k[i]))
+                t = trunc[cam][i] if cam in trunc else 0.0
+                files[str(c)].append(_label_line(kind, t, seen[cam], k[i]))
     return {key: "".join(line + "\n" for line in lines) for key, lines in files.items()}
 
 
 def velodyne_points(frame: Frame) -> np.ndarray:
-    """(N, 6) float32 x, y, z, intensity, elongation, timestamp (us) of a frame."""
+    """(N, 6) float32 x, y, z, intensity, elongation, timestamp (us) of a frame.
+
+    Both returns of every laser, without the points in no-label zones (as mmdetection3d's
+    converter leaves them out). The timestamp column is float32, as that layout has it:
+    exact only to about a minute (``timestamp/<id>.txt`` holds it exactly).
+    """
     cloud = frame.point_cloud(returns=(1, 2))
+    if len(cloud) and cloud.nlz.any():
+        cloud = cloud.select(~cloud.nlz)
     pts = np.empty((len(cloud), 6), np.float32)
     pts[:, :5] = cloud.features()
     pts[:, 5] = np.float32(frame.timestamp_us)
@@ -350,8 +457,8 @@ class KittiWriter:
             ids.setdefault(job["split"], []).extend(
                 frame_id(job["split"], job["segment_index"], f[0]) for f in m["frames"]
             )
-        for split, lst in ids.items():
+        for split, name in IMAGESET.items():  # every split's file, empty when it has no frame
             atomic_write_text(
-                self.out / "ImageSets" / f"{IMAGESET[split]}.txt",
-                "".join(f"{i}\n" for i in sorted(lst)),
+                self.out / "ImageSets" / f"{name}.txt",
+                "".join(f"{i}\n" for i in sorted(ids.get(split, []))),
             )
