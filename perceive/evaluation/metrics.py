@@ -14,7 +14,10 @@ Our implementation of what the official ``compute_detection_metrics_main`` compu
   predictions scoring at least the cutoff are matched one-to-one to the shard's
   ground truth by the Hungarian algorithm, maximising the sum of IoUs (quantised to
   1e-6) over pairs of the same type with 3D IoU at least the type's threshold
-  (VEHICLE 0.7, PEDESTRIAN 0.5, SIGN 0.5, CYCLIST 0.5).
+  (VEHICLE 0.7, PEDESTRIAN 0.5, SIGN 0.5, CYCLIST 0.5). Where several matchings tie
+  exactly, which one is taken can differ from the official solver's (it matches the
+  whole frame at once, this module each connected component apart): the only known
+  difference from the official op (``tools/check_official_metrics.py``).
 - A matched prediction is a true positive, weighted for APH by its heading accuracy
   ``1 - |dtheta| / pi`` (dtheta wrapped to [0, pi]); an unmatched prediction is a false
   positive unless it overlaps a no-label zone (``overlap_with_nlz``); an unmatched
