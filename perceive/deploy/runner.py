@@ -284,6 +284,9 @@ class ModelInfo:
                 raise bad(key, f"names must be unique, got {raw!r}")
         if self.point_features[:3] != ("x", "y", "z"):
             raise bad("point_features", f"must begin with x, y, z, got {list(self.point_features)}")
+        unknown = sorted(set(self.point_features) - set(POINT_FEATURES))
+        if unknown:
+            raise bad("point_features", f"unknown {unknown}; known {list(POINT_FEATURES)}")
         if self.variant not in MODEL_VARIANTS:
             raise bad("variant", f"must be one of {list(MODEL_VARIANTS)}, got {self.variant!r}")
         if self.max_points < 1:

@@ -390,6 +390,7 @@ def test_config_errors(standin_onnx: Path, tmp_path: Path) -> None:
         ("class_names", '"VEHICLE"', "list of names"),
         ("cameras", '["FRONT", "FRONT"]', "unique"),
         ("point_features", '["intensity", "x", "y", "z", "elongation"]', "begin with x, y, z"),
+        ("point_features", '["x", "y", "z", "colour", "elongation"]', "unknown"),
         ("variant", "bogus", "must be one of"),
         ("grid", '{"range": [0, 0, 0, NaN, 1, 1]}', "finite with min < max"),
         ("grid", '{"range": [5, 0, 0, 1, 1, 1]}', "finite with min < max"),
