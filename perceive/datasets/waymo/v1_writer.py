@@ -58,6 +58,15 @@ def frame_to_proto(frame: Frame) -> pb.Frame:
     ctx.stats.time_of_day = frame.context.time_of_day
     ctx.stats.location = frame.context.location
     ctx.stats.weather = frame.context.weather
+    # object counts by type, as the dataset's files carry them (the v2 stats component too)
+    cam_types = [b.type for b in frame.camera_boxes.values()]
+    for counts, types in (
+        (ctx.stats.laser_object_counts, np.asarray(frame.boxes.type)),
+        (ctx.stats.camera_object_counts, np.concatenate(cam_types or [np.zeros(0)])),
+    ):
+        for t, n in zip(*np.unique(types.astype(np.int64), return_counts=True), strict=True):
+            oc = counts.add()
+            oc.type, oc.count = int(t), int(n)
     for name, cal in frame.cameras.items():
         c = ctx.camera_calibrations.add()
         c.name = camera_id(name)
@@ -79,6 +88,7 @@ def frame_to_proto(frame: Frame) -> pb.Frame:
         im.name = camera_id(name)
         im.image = data
         _set_transform(im.pose, frame.pose)
+        im.pose_timestamp = frame.timestamp_us * 1e-6  # global shutter: the frame's time, s
     for name in frame.laser_names:
         laser = msg.lasers.add()
         laser.name = laser_id(name)

@@ -836,11 +836,13 @@ def _schemas() -> dict[str, Any]:
         pa.float32(),
     )
     lf64, lf32, li32, li8 = pa.list_(f64), pa.list_(f32), pa.list_(i32), pa.list_(i8)
+    # the official schema's fixed-size lists: 4x4 transforms and (H, W, C) shapes
+    tf16, shape3 = pa.list_(f64, 16), pa.list_(i32, 3)
     seg, ts = (KEY_SEGMENT, s), (KEY_TIMESTAMP, i64)
 
     def ri(prefix: str, t: Any) -> list[tuple[str, Any]]:
         return [
-            (f"{prefix}.range_image_return{r}.{k}", t if k == "values" else li32)
+            (f"{prefix}.range_image_return{r}.{k}", t if k == "values" else shape3)
             for r in (1, 2)
             for k in ("values", "shape")
         ]
@@ -852,7 +854,7 @@ def _schemas() -> dict[str, Any]:
                 ts,
                 (KEY_CAMERA, i8),
                 (f"{_CI}.image", pa.binary()),
-                (f"{_CI}.pose.transform", lf64),
+                (f"{_CI}.pose.transform", tf16),
                 *((f"{_CI}.velocity.linear_velocity.{a}", f32) for a in "xyz"),
                 *((f"{_CI}.velocity.angular_velocity.{a}", f64) for a in "xyz"),
                 (f"{_CI}.pose_timestamp", f64),
@@ -866,7 +868,7 @@ def _schemas() -> dict[str, Any]:
                 seg,
                 (KEY_CAMERA, i8),
                 *((f"{_CC}.intrinsic.{k}", f64) for k in _INTRINSIC),
-                (f"{_CC}.extrinsic.transform", lf64),
+                (f"{_CC}.extrinsic.transform", tf16),
                 (f"{_CC}.width", i32),
                 (f"{_CC}.height", i32),
                 (f"{_CC}.rolling_shutter_direction", i8),
@@ -889,14 +891,15 @@ def _schemas() -> dict[str, Any]:
             [
                 seg,
                 (KEY_LASER, i8),
-                (f"{_LC}.extrinsic.transform", lf64),
+                (f"{_LC}.extrinsic.transform", tf16),
                 (f"{_LC}.beam_inclination.min", f64),
                 (f"{_LC}.beam_inclination.max", f64),
                 (f"{_LC}.beam_inclination.values", lf64),
             ]
         ),
         "lidar_pose": pa.schema([seg, ts, (KEY_LASER, i8), *ri(_LP, lf32)[:2]]),
-        "lidar_camera_projection": pa.schema([seg, ts, (KEY_LASER, i8), *ri(_LCP, li32)]),
+        # the official schema stores the camera projections as float32
+        "lidar_camera_projection": pa.schema([seg, ts, (KEY_LASER, i8), *ri(_LCP, lf32)]),
         "lidar_box": pa.schema(
             [
                 seg,
@@ -905,8 +908,8 @@ def _schemas() -> dict[str, Any]:
                 *((f"{_LB}.box.{p}.{a}", f64) for p in ("center", "size") for a in "xyz"),
                 (f"{_LB}.box.heading", f64),
                 (f"{_LB}.type", i8),
-                (f"{_LB}.num_lidar_points_in_box", i32),
-                (f"{_LB}.num_top_lidar_points_in_box", i32),
+                (f"{_LB}.num_lidar_points_in_box", i64),
+                (f"{_LB}.num_top_lidar_points_in_box", i64),
                 *((f"{_LB}.speed.{a}", f64) for a in "xyz"),
                 *((f"{_LB}.acceleration.{a}", f64) for a in "xyz"),
                 (f"{_LB}.difficulty_level.detection", i8),
@@ -923,7 +926,7 @@ def _schemas() -> dict[str, Any]:
                 (f"{_PB}.type", i8),
             ]
         ),
-        "vehicle_pose": pa.schema([seg, ts, (f"{_VP}.world_from_vehicle.transform", lf64)]),
+        "vehicle_pose": pa.schema([seg, ts, (f"{_VP}.world_from_vehicle.transform", tf16)]),
         "stats": pa.schema(
             [
                 seg,
@@ -1074,7 +1077,7 @@ def _frame_rows(frame: Frame, segment: str) -> dict[str, list[dict[str, Any]]]:
                     **lid,
                     **{
                         f"{_LCP}.range_image_return{r}.{k}": (
-                            (_flat(cps[r], np.int32) if k == "values" else _shape(cps[r]))
+                            (_flat(cps[r], np.float32) if k == "values" else _shape(cps[r]))
                             if r in cps
                             else None
                         )
@@ -1136,7 +1139,14 @@ def _to_table(rows: list[dict[str, Any]], schema: Any) -> Any:
     cols = {}
     for f in schema:
         vals = [r.get(f.name) for r in rows]
-        if pa.types.is_list(f.type):
+        if pa.types.is_fixed_size_list(f.type):
+            if vals and all(v is not None for v in vals):
+                flat = np.concatenate([np.asarray(v).reshape(-1) for v in vals])
+                values = pa.array(flat, type=f.type.value_type)
+                cols[f.name] = pa.FixedSizeListArray.from_arrays(values, type=f.type)
+                continue
+            vals = [None if v is None else np.asarray(v).reshape(-1).tolist() for v in vals]
+        elif pa.types.is_list(f.type):
             vals = [
                 None if v is None else (v.tolist() if isinstance(v, np.ndarray) else list(v))
                 for v in vals

@@ -142,6 +142,13 @@ def test_written_proto_matches_format_fields(frames: list[Frame]) -> None:
     np.testing.assert_array_equal(
         np.array(vals.data, np.float32), f.range_images[("TOP", 1)].values.ravel()
     )
+    # per-type object counts and the images' pose time, as the dataset's files carry them
+    laser = {int(c.type): c.count for c in msg.context.stats.laser_object_counts}
+    types, counts = np.unique(f.boxes.type, return_counts=True)
+    assert laser == dict(zip(types.tolist(), counts.tolist(), strict=True)) and laser
+    cam = {int(c.type): c.count for c in msg.context.stats.camera_object_counts}
+    assert sum(cam.values()) == sum(len(b) for b in f.camera_boxes.values())
+    assert all(im.pose_timestamp == f.timestamp_us * 1e-6 for im in msg.images)
 
 
 def test_segment_pickles(segment_path: Path, frames: list[Frame]) -> None:

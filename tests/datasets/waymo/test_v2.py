@@ -133,6 +133,39 @@ def test_missing_column_is_named(written: tuple[Path, Path], tmp_path: Path) -> 
         seg[0]
 
 
+def test_written_types_follow_the_official_schema(written: tuple[Path, Path]) -> None:
+    """The types the official v2 component schemas declare (checked against
+    ``waymo_open_dataset.v2`` 1.6.7): fixed-size lists for transforms and range-image
+    shapes, int64 point counts, float32 camera projections."""
+    _, root = written
+
+    def schema(component: str) -> pa.Schema:
+        return pq.read_schema(root / "training" / component / f"{SEGMENT}.parquet")
+
+    tf16, shape3 = pa.list_(pa.float64(), 16), pa.list_(pa.int32(), 3)
+    for component, column in [
+        ("camera_image", "[CameraImageComponent].pose.transform"),
+        ("camera_calibration", "[CameraCalibrationComponent].extrinsic.transform"),
+        ("lidar_calibration", "[LiDARCalibrationComponent].extrinsic.transform"),
+        ("vehicle_pose", "[VehiclePoseComponent].world_from_vehicle.transform"),
+    ]:
+        assert schema(component).field(column).type == tf16, column
+    for component, prefix, returns in [
+        ("lidar", "[LiDARComponent]", (1, 2)),
+        ("lidar_pose", "[LiDARPoseComponent]", (1,)),
+        ("lidar_camera_projection", "[LiDARCameraProjectionComponent]", (1, 2)),
+    ]:
+        for r in returns:
+            assert schema(component).field(f"{prefix}.range_image_return{r}.shape").type == shape3
+    lcp = schema("lidar_camera_projection")
+    assert lcp.field("[LiDARCameraProjectionComponent].range_image_return1.values").type == (
+        pa.list_(pa.float32())
+    )
+    box = schema("lidar_box")
+    for col in ("num_lidar_points_in_box", "num_top_lidar_points_in_box"):
+        assert box.field(f"[LiDARBoxComponent].{col}").type == pa.int64()
+
+
 def test_column_types_come_from_the_schema(written: tuple[Path, Path], tmp_path: Path) -> None:
     """Another release's integer widths or a large_list read the same values."""
     _, root = written
@@ -255,7 +288,8 @@ def test_extrinsic_of_wrong_size_is_named(
     shutil.copytree(root, copy)
     path = copy / "training" / component / f"{SEGMENT}.parquet"
     t = pq.read_table(path)
-    bad = pa.array([[1.0] * 15] * t.num_rows, type=t.schema.field(column).type)
+    # a variable-length list (as another writer may store it) with one value missing
+    bad = pa.array([[1.0] * 15] * t.num_rows, type=pa.list_(pa.float64()))
     pq.write_table(t.set_column(t.schema.get_field_index(column), column, bad), path)
     with pytest.raises(DataError, match=r"extrinsic has 15 values, expected 16") as err:
         waymo.open_v2(copy, SEGMENT)[0].cameras  # noqa: B018
