@@ -23,6 +23,7 @@ Where a GPU provider is missing or unusable, the report says so and runs the res
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.metadata
 import json
 import math
@@ -168,7 +169,11 @@ class BenchConfig:
 
 @dataclass(frozen=True)
 class LatencyStats:
-    """Summary of a list of latencies, milliseconds."""
+    """Summary of a list of latencies, milliseconds.
+
+    Percentiles interpolate linearly between the sorted samples (``numpy.percentile``'s
+    default), so with fewer than 100 samples p99 lies between the two slowest.
+    """
 
     count: int
     """Samples."""
@@ -235,7 +240,7 @@ class CellResult:
     device: str
     """Device used (``cpu`` when a GPU provider is unusable)."""
     precision: str
-    """``fp32``, ``fp16``, ``int8``."""
+    """``fp32``, ``fp16``, ``int8``: the precision that ran (see ``precision_requested``)."""
     threads: int | None
     """Intra-op threads (None: onnxruntime's default)."""
     providers: tuple[str, ...] = ()
@@ -251,13 +256,21 @@ class CellResult:
     session_creation_cached_s: float | None = None
     """TensorRT: creating a second session from the engine cache, seconds."""
     first_inference_s: float = float("nan")
-    """The first call after creation (end to end), seconds."""
+    """Inference stage of the first call after the session's creation, seconds (what
+    onnxruntime's first run costs: allocations, kernel selection)."""
+    first_call_s: float = float("nan")
+    """The whole first call (decode, preprocess, inference, postprocess), seconds."""
+    precision_requested: str = ""
+    """The precision asked for, where another ran (TensorRT's FP16 without TensorRT)."""
+    calibration: str = ""
+    """INT8: the frames its scales were calibrated on."""
     iterations: int = 0
     """Timed iterations."""
     wall_s: float = 0.0
     """Wall time of the timed loop, seconds."""
     throughput_fps: float = float("nan")
-    """Frames per second of the timed loop (torch runs excluded)."""
+    """Frames per second, one frame at a time: 1 / mean end-to-end latency (with PyTorch
+    interleaved, its steps are not counted)."""
     total: LatencyStats | None = None
     """End-to-end latency."""
     stages: dict[str, LatencyStats] = field(default_factory=dict)
@@ -270,6 +283,8 @@ class CellResult:
     """End-to-end latencies, ms, in run order (for plots)."""
     inference_samples_ms: list[float] = field(default_factory=list)
     """Inference latencies, ms, in run order."""
+    stage_samples_ms: dict[str, list[float]] = field(default_factory=dict)
+    """Every stage's latencies, ms, in run order (what ``stages`` summarises)."""
     peak_rss_mb: float = float("nan")
     """Largest resident memory of the process seen during the run, MB."""
     rss_increase_mb: float = float("nan")
@@ -709,10 +724,30 @@ def profile_ops(
 
 
 def matmul_probe(
-    device: str = "cpu", threads: int | None = None, *, size: int = 1024, seconds: float = 0.5
+    device: str = "cpu",
+    threads: int | None = None,
+    *,
+    sizes: Sequence[int] = (512, 1024, 2048),
+    seconds: float = 0.4,
 ) -> dict[str, Any]:
-    """Measured dense peak: GFLOP/s of one float32 ``size`` x ``size`` MatMul in onnxruntime,
-    with the same provider and threads as the benchmark (best of repeated runs)."""
+    """Measured dense rate: the best GFLOP/s of float32 square MatMuls in onnxruntime, with
+    the same provider and threads as the benchmark (each size run for ``seconds``, best
+    run kept; the best size is reported). A measured ceiling of this library on this
+    machine, not the processor's datasheet peak.
+    """
+    best: dict[str, Any] | None = None
+    by_size: dict[str, float] = {}
+    for n in sizes:
+        r = _matmul_rate(device, threads, size=n, seconds=seconds)
+        by_size[str(n)] = r["gflops_per_s"]
+        if best is None or r["gflops_per_s"] > best["gflops_per_s"]:
+            best = r
+    assert best is not None, "matmul_probe needs at least one size"
+    return {**best, "gflops_per_s_by_size": by_size}
+
+
+def _matmul_rate(device: str, threads: int | None, *, size: int, seconds: float) -> dict[str, Any]:
+    """GFLOP/s of one float32 ``size`` x ``size`` MatMul (best of repeated runs)."""
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
@@ -942,15 +977,26 @@ def run_cell(
 
     extras: dict[str, Any] = {}
     try:
-        # INT8 scales are calibrated on the benchmark's own frames (at most 4)
-        calib = (
-            [source.load(i) for i in range(min(4, len(source)))] if precision == "int8" else None
+        # INT8 scales are calibrated on the benchmark's own frames (at most 4); a variant
+        # calibrated on other frames is made again
+        n_calib = min(4, len(source))
+        calib = [source.load(i) for i in range(n_calib)] if precision == "int8" else None
+        calib_source = (
+            "sha256:" + hashlib.sha256(b"".join(source.records[:n_calib])).hexdigest()
+            if precision == "int8"
+            else None
         )
         # TensorRT makes its own FP16 kernels from the float32 graph (trt_fp16_enable), which
         # is how it is meant to be used; other providers run the converted FP16 graph.
         trt_fp16 = device == "tensorrt" and precision == "fp16"
         variant = "fp32" if trt_fp16 else precision
-        path = make_variant(cfg.model, variant, out_dir=cfg.variant_dir, calibration_frames=calib)
+        path = make_variant(
+            cfg.model,
+            variant,
+            out_dir=cfg.variant_dir,
+            calibration_frames=calib,
+            calibration_source=calib_source,
+        )
     except PerceiveError as e:
         return CellResult(
             device, device, precision, threads, ok=False, note=f"variant not made: {e}"
@@ -965,8 +1011,15 @@ def run_cell(
         _make_detector(cfg, path, device, threads, trt_fp16)
         cached_s = time.perf_counter() - t0
     note = message or ""
+    ran_precision, requested = precision, ""
     if trt_fp16 and det.device != "tensorrt":
         note = (note + "; " if note else "") + "FP16 was meant for TensorRT: the float32 graph ran"
+        ran_precision, requested = "fp32", precision
+    calibration = (
+        f"INT8 scales from the first {n_calib} of {source.description}"
+        if precision == "int8"
+        else ""
+    )
     try:
         times, inputs, dets, _, _ = _iterate(det, source, 0)
     except PerceiveError:
@@ -977,17 +1030,19 @@ def run_cell(
             CellResult(
                 device,
                 det.device,
-                precision,
+                ran_precision,
                 threads,
                 det.providers,
                 str(path),
                 ok=False,
                 note=(note + "; " if note else "") + f"cannot run: {first}",
                 session_creation_s=create_s,
+                precision_requested=requested,
+                calibration=calibration,
             ),
             extras,
         )
-    first_s = times["total"]
+    first_s, first_call_s = times["inference"], times["total"]
     for i in range(cfg.warmup):
         _iterate(det, source, 1 + i, torch_model, i % 2 == 1)
     mon = rss0
@@ -1032,7 +1087,9 @@ def run_cell(
     result = CellResult(
         device_requested=device,
         device=det.device,
-        precision=precision,
+        precision=ran_precision,
+        precision_requested=requested,
+        calibration=calibration,
         threads=threads,
         providers=det.providers,
         model_path=str(path),
@@ -1041,17 +1098,17 @@ def run_cell(
         session_creation_s=create_s,
         session_creation_cached_s=cached_s,
         first_inference_s=first_s,
+        first_call_s=first_call_s,
         iterations=len(samples),
         wall_s=wall,
-        throughput_fps=len(samples) / max(sum(total), 1e-9)
-        if torch_model is not None
-        else len(samples) / loop_wall,
+        throughput_fps=len(samples) / max(sum(total), 1e-9),
         total=LatencyStats.of(total),
         stages=stages,
         io_binding=det.io_binding,
         graph_rewrites=det.graph_rewrites,
         samples_ms=[t * 1e3 for t in total],
         inference_samples_ms=[t["inference"] * 1e3 for t in samples],
+        stage_samples_ms={s: [t[s] * 1e3 for t in samples] for s in samples[0] if s != "total"},
         peak_rss_mb=mon.peak / 2**20,
         rss_increase_mb=(mon.peak - mon.baseline) / 2**20,
         cpu_cores_busy=loop_cpu / loop_wall,
@@ -1162,12 +1219,17 @@ def run_benchmark(
                 choice = None
                 gpu_messages.append(str(e))
             if cfg.sweep and (choice is None or choice.device != device):
-                msg = choice.message if choice is not None else f"{device} not available"
+                # a sweep does not run a GPU row on the CPU: the CPU rows are there already
                 wanted = DEVICE_PROVIDERS[device][0]
+                avail = ", ".join(ort.get_available_providers())
+                msg = (
+                    f"no {wanted} in this onnxruntime (providers: {avail}; GPU providers come "
+                    f"with `pip install 'perceive[gpu]'`): the sweep's {device} rows were not run"
+                )
                 cells.append(
                     CellResult(
                         device,
-                        device,
+                        "none",
                         precision,
                         threads,
                         ok=False,
@@ -1199,6 +1261,12 @@ def run_benchmark(
             main_extras = extras if cell.ok else main_extras
     main = next((c for c in cells if c.ok), cells[0])
     if not main.ok:
+        if all(c.device == "none" for c in cells):
+            raise PerceiveError(
+                "no setting of the sweep could run: "
+                + "; ".join(gpu_messages)
+                + " (add cpu to --sweep-devices)"
+            )
         raise PerceiveError(f"the model could not run: {main.note}")
 
     flops = peak = achieved = None
@@ -1331,7 +1399,9 @@ def format_report(report: BenchReport) -> str:
         f"data: {report.data['source']}, mean {report.data['mean_points']:.0f} points per frame "
         "given to the model",
         f"settings: device {main.device_requested} -> {main.device} ({', '.join(main.providers)}), "
-        f"precision {main.precision}, threads {main.threads or 'default'}, "
+        f"precision {main.precision}"
+        + (f" ({main.precision_requested} requested)" if main.precision_requested else "")
+        + f", threads {main.threads or 'default'}, "
         f"warmup {cfg['warmup']}, {length}"
         + (", IO binding" if main.io_binding else "")
         + (f", {main.graph_rewrites} nodes rewritten" if main.graph_rewrites else "")
@@ -1341,13 +1411,16 @@ def format_report(report: BenchReport) -> str:
         lines.append(f"GPU: {report.gpu_message}")
     if main.note and main.note not in (report.gpu_message or ""):
         lines.append(f"note: {main.note}")
+    if main.calibration:
+        lines.append(f"calibration: {main.calibration}")
     cached = ""
     if main.session_creation_cached_s:
         cached = f" (from the TensorRT engine cache: {main.session_creation_cached_s * 1e3:.1f} ms)"
     lines += [
         "",
         f"session creation {main.session_creation_s * 1e3:.1f} ms{cached}, "
-        f"first inference {main.first_inference_s * 1e3:.1f} ms",
+        f"first inference {main.first_inference_s * 1e3:.1f} ms "
+        f"(the whole first call {main.first_call_s * 1e3:.1f} ms)",
         "",
         f"{'stage':<14} {'min':>8} {'mean':>8} {'p50':>8} {'p90':>8} {'p95':>8} {'p99':>8} "
         f"{'max':>8}   (ms)",
@@ -1363,9 +1436,15 @@ def format_report(report: BenchReport) -> str:
             f"{name:<14} {st.min:8.2f} {st.mean:8.2f} {st.p50:8.2f} {st.p90:8.2f} "
             f"{st.p95:8.2f} {st.p99:8.2f} {st.max:8.2f}"
         )
+    if main.iterations < 100:
+        lines.append(
+            f"({main.iterations} samples: percentiles interpolate between sorted samples, so "
+            "p99 is no tail estimate below 100; run more --iters or a --duration)"
+        )
     lines += [
         "",
-        f"throughput {main.throughput_fps:.2f} frames/s; peak RSS {main.peak_rss_mb:.0f} MB "
+        f"throughput {main.throughput_fps:.2f} frames/s (1 / mean end-to-end, one frame at a "
+        f"time); peak RSS {main.peak_rss_mb:.0f} MB "
         f"(+{main.rss_increase_mb:.0f} MB for the session and buffers); "
         f"CPU {_f(main.cpu_cores_busy)} cores busy "
         f"({_f(main.cpu_percent_of_machine, '.0f')}% of the machine); "
@@ -1380,15 +1459,17 @@ def format_report(report: BenchReport) -> str:
         )
     if report.peak is not None:
         pk = report.peak
+        sizes = pk.get("gflops_per_s_by_size", {})
+        tried = ", ".join(f"{k}^3 {v:.0f}" for k, v in sizes.items())
         lines.append(
-            f"matmul probe: {pk['gflops_per_s']:.1f} GFLOP/s ({pk['size']}^3 float32, "
-            f"{pk['device']}, threads {pk['threads'] or 'default'})"
+            f"matmul probe: {pk['gflops_per_s']:.1f} GFLOP/s, the best onnxruntime float32 "
+            f"MatMul ({tried}; {pk['device']}, threads {pk['threads'] or 'default'})"
         )
     if report.achieved is not None:
         a = report.achieved
         lines.append(
             f"achieved: {a['dense_gflops_per_s']:.1f} GFLOP/s dense in inference = "
-            f"{100 * a['fraction_of_peak']:.1f}% of the measured peak"
+            f"{100 * a['fraction_of_peak']:.1f}% of the probe's rate"
         )
     if report.profile is not None:
         pr = report.profile

@@ -225,6 +225,18 @@ def _variant_of(path: Path) -> str | None:
     return next((p.value for p in proto.metadata_props if p.key == "perceive.variant_of"), None)
 
 
+def _calibration_source(path: Path) -> str | None:
+    """The calibration source an INT8 variant records (None: unreadable, none)."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+        raw = next(p.value for p in proto.metadata_props if p.key == "perceive.int8_calibration")
+        return str(json.loads(raw).get("source"))
+    except Exception:  # a damaged or older variant is made again
+        return None
+
+
 # --------------------------------------------------------------------------- FP16
 
 
@@ -295,6 +307,7 @@ def quantize_int8(
     per_channel: bool = True,
     method: Literal["minmax", "entropy", "percentile"] = "minmax",
     op_types: Sequence[str] = INT8_OPS,
+    calibration_source: str = "",
 ) -> Path:
     """Write the static INT8 (QDQ) variant of the model at ``src`` to ``dst``.
 
@@ -306,6 +319,9 @@ def quantize_int8(
         per_channel: one weight scale per output channel.
         method: how activation ranges are found from the calibration data.
         op_types: which ops to quantize (activations uint8, weights int8).
+        calibration_source: what the calibration frames were, recorded in
+            ``perceive.int8_calibration`` (:func:`make_variant` reuses a variant only for
+            the same source).
     """
     import tempfile
 
@@ -370,7 +386,9 @@ def quantize_int8(
         qmodel.metadata_props.add(key=p.key, value=p.value)
     _set_metadata(qmodel, "perceive.precision", "int8")
     _set_metadata(
-        qmodel, "perceive.int8_calibration", json.dumps({"frames": len(calib), "method": method})
+        qmodel,
+        "perceive.int8_calibration",
+        json.dumps({"frames": len(calib), "method": method, "source": calibration_source}),
     )
     return _save(qmodel, dst, src)
 
@@ -415,6 +433,7 @@ def make_variant(
     *,
     out_dir: str | Path | None = None,
     calibration_frames: Sequence[Frame] | None = None,
+    calibration_source: str | None = None,
     reuse: bool = True,
 ) -> Path:
     """The ``precision`` variant of ``model``: the model itself for ``fp32``, else converted.
@@ -424,8 +443,12 @@ def make_variant(
         precision: ``fp32``, ``fp16`` or ``int8``.
         out_dir: folder for the variant (default: beside the model).
         calibration_frames: frames for INT8 calibration (default: 8 generated frames).
+        calibration_source: a name for those frames that changes when they change (the
+            benchmark gives a digest of their records); None: ``"frames:<ids>"`` from
+            the frames' segments and timestamps.
         reuse: keep an existing variant made from this very model (its recorded SHA-256
-            of the model file matches); otherwise, or with False, make it again.
+            of the model file matches) and, for INT8, from the same calibration source;
+            otherwise, or with False, make it again.
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -433,16 +456,29 @@ def make_variant(
     if precision == "fp32":
         return model
     dst = variant_path(model, precision, out_dir)
-    if reuse and dst.is_file() and model.is_file() and _variant_of(dst) == source_digest(model):
+    frames: Sequence[Frame] | None = None
+    source = ""
+    if precision == "int8":
+        frames = calibration_frames if calibration_frames is not None else generated_frames(8)
+        source = calibration_source or "frames:" + ",".join(
+            f"{f.context.segment}@{f.timestamp_us}" for f in frames
+        )
+    if (
+        reuse
+        and dst.is_file()
+        and model.is_file()
+        and _variant_of(dst) == source_digest(model)
+        and (precision != "int8" or _calibration_source(dst) == source)
+    ):
         return dst
     if precision == "fp16":
         return convert_fp16(model, dst)
     from perceive.deploy.runner import Detector
 
     det = Detector(model, device="cpu")
-    frames = calibration_frames if calibration_frames is not None else generated_frames(8)
+    assert frames is not None
     inputs = [det.prepare(*det.inputs_from_frame(f)) for f in frames]
-    return quantize_int8(model, dst, inputs)
+    return quantize_int8(model, dst, inputs, calibration_source=source)
 
 
 @dataclass(frozen=True)

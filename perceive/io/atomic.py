@@ -117,6 +117,18 @@ def check_output_file(path: str | Path, what: str = "output", suffix: str | None
         raise InputPathError(f"{what} cannot be written: {parent} is not a folder", path=path)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputPathError(f"{what} cannot be written: {parent} is not writable", path=path)
+    # os.access says yes to root everywhere (and knows nothing of read-only mounts or
+    # pseudo file systems): make and remove a file there to be sure
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".perceive-check-"):
+            pass
+    except OSError as e:
+        raise InputPathError(
+            f"{what} cannot be written: no file can be created in {parent} ({e.strerror})",
+            path=path,
+        ) from None
     return path
 
 

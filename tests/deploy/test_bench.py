@@ -26,7 +26,7 @@ from perceive.deploy.bench import (
     write_json,
 )
 from perceive.deploy.runner import ModelInputs
-from perceive.errors import ConfigError
+from perceive.errors import ConfigError, PerceiveError
 from tests.deploy import standin
 
 
@@ -93,9 +93,11 @@ def test_count_flops_of_a_known_graph(tmp_path: Path) -> None:
     assert fl.total_gflops == pytest.approx(fl.dense_gflops + fl.other_gflops)
 
 
-def test_matmul_probe_measures_something() -> None:
-    p = matmul_probe("cpu", 1, size=128, seconds=0.05)
-    assert p["gflops_per_s"] > 0 and p["size"] == 128 and p["runs"] >= 3
+def test_matmul_probe_keeps_the_best_size() -> None:
+    p = matmul_probe("cpu", 1, sizes=(64, 128), seconds=0.05)
+    assert set(p["gflops_per_s_by_size"]) == {"64", "128"} and p["runs"] >= 3
+    assert p["gflops_per_s"] == max(p["gflops_per_s_by_size"].values()) > 0
+    assert p["gflops_per_s_by_size"][str(p["size"])] == p["gflops_per_s"]
     assert p["device"] == "CPUExecutionProvider"
 
 
@@ -146,7 +148,11 @@ def report(standin_onnx: Path, tmp_path_factory: pytest.TempPathFactory) -> benc
 def test_report_is_complete(report: bench.BenchReport, tmp_path: Path) -> None:
     main = report.main
     assert main.ok and main.device == "cpu" and main.iterations == 4
-    assert main.session_creation_s > 0 and main.first_inference_s > 0
+    assert main.session_creation_s > 0 and 0 < main.first_inference_s < main.first_call_s
+    # every stage's samples are in the report, and its statistics are theirs
+    for stage, values in main.stage_samples_ms.items():
+        assert LatencyStats.of([v / 1e3 for v in values]) == pytest.approx(main.stages[stage])
+    assert main.throughput_fps == pytest.approx(1e3 / main.total.mean)
     for stage in ("decode", "preprocess", "inference", "postprocess", "decode.points"):
         assert main.stages[stage].count == 4 and main.stages[stage].min > 0
     st = main.total
@@ -169,6 +175,9 @@ def test_report_is_complete(report: bench.BenchReport, tmp_path: Path) -> None:
         "GFLOP",
         "machine:",
         "versions:",
+        "the whole first call",
+        "1 / mean end-to-end",
+        "4 samples: percentiles interpolate",
     ):
         assert word in text
     out = write_json(report, tmp_path / "r.json")
@@ -216,10 +225,34 @@ def test_sweep_grid_with_unavailable_gpu(standin_onnx: Path, tmp_path: Path) -> 
         ("cuda", "fp32", 1, False),
         ("cuda", "int8", 1, False),
     ]
-    assert "CUDAExecutionProvider is not available" in r.gpu_message
     assert Path(r.sweep[2].model_path).name == "standin.int8.onnx"
     table = bench.format_sweep(r.sweep)
     assert table.count("\n") == 7 and "not run" in table
+    assert [c.device for c in r.sweep if not c.ok] == ["none", "none"]
+    assert "the sweep's cuda rows were not run" in r.gpu_message
+    assert r.sweep[2].calibration.startswith("INT8 scales from the first 2 of 2 generated")
+
+
+def test_sweep_of_missing_gpus_only_is_a_clear_error(standin_onnx: Path, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("a GPU provider is installed")
+    cfg = _cfg(standin_onnx, tmp_path, sweep=True, sweep_devices=("cuda", "tensorrt"))
+    with pytest.raises(PerceiveError, match=r"no setting of the sweep could run: no CUDA.*cpu"):
+        run_benchmark(cfg)
+
+
+def test_tensorrt_fp16_without_tensorrt_reports_what_ran(
+    standin_onnx: Path, tmp_path: Path
+) -> None:
+    import onnxruntime as ort
+
+    if "TensorrtExecutionProvider" in ort.get_available_providers():
+        pytest.skip("TensorRT is installed")
+    r = run_benchmark(_cfg(standin_onnx, tmp_path, device="tensorrt", precision="fp16"))
+    assert (r.main.precision, r.main.precision_requested) == ("fp32", "fp16")
+    assert "precision fp32 (fp16 requested)" in format_report(r)
 
 
 def test_compare_torch_interleaves_the_same_inputs(

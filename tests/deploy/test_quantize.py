@@ -192,6 +192,20 @@ def test_make_variant_paths_and_reuse(standin_onnx: Path, tmp_path: Path) -> Non
         make_variant(standin_onnx, "int4", out_dir=tmp_path)
 
 
+def test_int8_variant_is_reused_only_for_the_same_calibration_frames(
+    standin_onnx: Path, tmp_path: Path
+) -> None:
+    a, b = _frames([200, 201]), _frames([300, 301])
+    p = make_variant(standin_onnx, "int8", out_dir=tmp_path, calibration_frames=a)
+    stamp = p.stat().st_mtime_ns
+    assert make_variant(standin_onnx, "int8", out_dir=tmp_path, calibration_frames=a) == p
+    assert p.stat().st_mtime_ns == stamp  # the same frames: reused
+    make_variant(standin_onnx, "int8", out_dir=tmp_path, calibration_frames=b)
+    assert p.stat().st_mtime_ns != stamp  # other frames: calibrated again
+    source = json.loads(_meta(onnx.load(str(p)))["perceive.int8_calibration"])["source"]
+    assert source == "frames:" + ",".join(f"{f.context.segment}@{f.timestamp_us}" for f in b)
+
+
 def test_compare_variants_reports_each_precision(standin_onnx: Path, tmp_path: Path) -> None:
     reports = compare_variants(
         standin_onnx,

@@ -111,3 +111,13 @@ def test_data_is_flushed_before_the_rename_and_the_folder_after(
     # the temporary (not yet renamed), then the folder that holds the new name
     assert Path(tmp_file).name.startswith(".a.bin.") and not file_is_dir
     assert folder == str(tmp_path / "sub") and folder_is_dir
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_output_check_creates_a_file_where_permissions_say_nothing() -> None:
+    # /proc takes no new files, whatever os.access says (it says yes to root)
+    from perceive.errors import InputPathError
+    from perceive.io.atomic import check_output_file
+
+    with pytest.raises(InputPathError, match=r"no file can be created in /proc"):
+        check_output_file("/proc/perceive-check.png", "plot", ".png")
