@@ -9,6 +9,7 @@ their first object in the file. Writes are atomic.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -28,10 +29,50 @@ from perceive.io.atomic import atomic_write_bytes
 _IGNORED_TOP_LEVEL_FIELDS = frozenset({(2, 2)})
 
 
+#: Enum values the official ``Objects`` can hold: camera (``CameraName``, 0 = none, 1..8),
+#: object type (``Label.Type``, 0..4) and difficulty (``DifficultyLevel``, 0..2).
+_CAMERA_VALUES = range(9)
+_TYPE_VALUES = range(5)
+_DIFFICULTY_VALUES = range(3)
+
+
+def _check_frame(fr: FrameDetections, index: int) -> None:
+    """Refuse what the format cannot hold, or what the metrics would refuse on reading."""
+    b = fr.boxes
+
+    def bad(why: str) -> DataError:
+        return DataError(
+            f"frame {index} ({fr.context_name}, camera {fr.camera_name}, {fr.timestamp_us}): {why}",
+            field="objects",
+        )
+
+    if int(fr.camera_name) not in _CAMERA_VALUES:
+        raise bad(f"camera_name {fr.camera_name} is not a Waymo camera (0 to 8)")
+    if len(b) == 0:
+        return
+    rows = np.concatenate([b.center, b.size, b.heading[:, None]], axis=1)
+    for what, ok in (
+        ("a non-finite box value", np.isfinite(rows).all(axis=1)),
+        ("a non-finite score", np.isfinite(fr.scores)),
+        ("a type outside 0..4", np.isin(b.type, _TYPE_VALUES)),
+        ("a difficulty outside 0..2", np.isin(b.difficulty, _DIFFICULTY_VALUES)),
+    ):
+        if not ok.all():
+            i = int(np.argmax(~ok))
+            raise bad(f"object {i} has {what}")
+
+
 def objects_to_proto(frames: Iterable[FrameDetections]) -> pb.Objects:
-    """The ``Objects`` message of the given frames' objects (frame by frame, box by box)."""
+    """The ``Objects`` message of the given frames' objects (frame by frame, box by box).
+
+    Raises:
+        DataError: a value the format cannot hold or the metrics refuse (a camera outside
+            0..8, a type or difficulty outside its enum, a non-finite box or score), naming
+            the frame and object.
+    """
     msg = pb.Objects()
-    for fr in frames:
+    for index, fr in enumerate(frames):
+        _check_frame(fr, index)
         b = fr.boxes
         n = len(b)
         if n == 0:
@@ -199,9 +240,11 @@ def read_objects(path: str | Path) -> list[FrameDetections]:
 
     Raises:
         MissingFileError, NotAFileError: ``path`` is missing or a directory.
-        DataError: the file is not a serialized ``Objects`` message (it does not parse,
-            or it has top-level fields ``Objects`` does not have), or an object in it
-            is invalid (the error names the object index as the record).
+        DataError: the file is not a serialized ``Objects`` message (it does not parse, or
+            it holds no object but fields ``Objects`` does not have, as another message
+            would), or an object in it is invalid (the error names the object index as
+            the record). Top-level fields of a newer ``Objects`` beside objects are ignored
+            with a warning.
     """
     path = Path(path)
     _check_input_file(path)
@@ -215,11 +258,18 @@ def read_objects(path: str | Path) -> list[FrameDetections]:
         {(f.field_number, f.wire_type) for f in unknown_fields.UnknownFieldSet(msg)}
         - _IGNORED_TOP_LEVEL_FIELDS
     )
-    if unknown:
+    if unknown and not msg.objects:
         raise DataError(
-            "not a serialized Waymo Objects protobuf: unexpected top-level fields "
-            f"{[number for number, _ in unknown]}",
+            "not a serialized Waymo Objects protobuf: no object, and top-level fields "
+            f"{[number for number, _ in unknown]} that Objects does not have",
             path=path,
+        )
+    if unknown:
+        warnings.warn(
+            f"{path}: top-level fields {[number for number, _ in unknown]} unknown to this "
+            "Objects schema (a newer release?) are ignored",
+            RuntimeWarning,
+            stacklevel=2,
         )
     return objects_from_proto(msg, source=path)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -110,7 +112,7 @@ def test_files_that_are_not_objects_are_rejected(tmp_path, fixture_segment):
     # Parses, but with fields an Objects message does not have.
     other = tmp_path / "frame.bin"
     other.write_bytes(pb.Frame(timestamp_micros=5).SerializeToString())
-    with pytest.raises(DataError, match=r"frame\.bin.*unexpected top-level fields \[2\]"):
+    with pytest.raises(DataError, match=r"frame\.bin.*no object, and top-level fields \[2\]"):
         read_objects(other)
     other.write_bytes(pb.Frame(context=pb.Context(name="seg")).SerializeToString())
     with pytest.raises(DataError, match=r"frame\.bin"):
@@ -173,3 +175,41 @@ def test_real_frame_ground_truth_round_trips_and_scores_perfectly(tmp_path, real
                 b.name
             )
     assert m.num_ground_truth + m.num_ground_truth_dropped == 75
+
+
+def test_rear_cameras_round_trip(tmp_path):
+    # CameraName 6..8 (REAR_LEFT, REAR, REAR_RIGHT) are official values: frames keep them
+    frames = [_predictions(0, ("s", 1), camera=7), _predictions(1, ("s", 1), camera=1)]
+    path = tmp_path / "rear.bin"
+    write_objects(path, frames)
+    back = read_objects(path)
+    assert [(f.camera_name, len(f.boxes)) for f in back] == [(7, 5), (1, 5)]
+
+
+def test_newer_top_level_fields_beside_objects_are_ignored(tmp_path):
+    data = objects_to_proto([_predictions(0, ("s", 1), n=3)]).SerializeToString()
+    path = tmp_path / "newer.bin"
+    path.write_bytes(data + bytes([0xC0, 0x3E, 0x01]))  # field 1000, varint 1
+    with pytest.warns(RuntimeWarning, match=r"top-level fields \[1000\] unknown"):
+        (frame,) = read_objects(path)
+    assert len(frame.boxes) == 3
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (lambda f: dataclasses.replace(f, camera_name=9), "camera_name 9 is not a Waymo camera"),
+        (lambda f: dataclasses.replace(f, scores=f.scores * np.inf), "non-finite score"),
+        (
+            lambda f: dataclasses.replace(
+                f, boxes=dataclasses.replace(f.boxes, type=np.full(len(f.boxes), 7, np.int8))
+            ),
+            "type outside 0..4",
+        ),
+    ],
+)
+def test_values_the_format_cannot_hold_are_refused_on_writing(tmp_path, edit, why):
+    good = _predictions(0, ("s", 1), n=3)
+    with pytest.raises(DataError, match=rf"frame 1 \(s, camera .*, 1\): .*{why}"):
+        write_objects(tmp_path / "x.bin", [good, edit(good)])
+    assert not (tmp_path / "x.bin").exists()

@@ -61,12 +61,18 @@ class CameraName(_message.Message):
         FRONT_RIGHT: _ClassVar[CameraName.Name]
         SIDE_LEFT: _ClassVar[CameraName.Name]
         SIDE_RIGHT: _ClassVar[CameraName.Name]
+        REAR_LEFT: _ClassVar[CameraName.Name]
+        REAR: _ClassVar[CameraName.Name]
+        REAR_RIGHT: _ClassVar[CameraName.Name]
     UNKNOWN: CameraName.Name
     FRONT: CameraName.Name
     FRONT_LEFT: CameraName.Name
     FRONT_RIGHT: CameraName.Name
     SIDE_LEFT: CameraName.Name
     SIDE_RIGHT: CameraName.Name
+    REAR_LEFT: CameraName.Name
+    REAR: CameraName.Name
+    REAR_RIGHT: CameraName.Name
     def __init__(self) -> None: ...
 
 class LaserName(_message.Message):
@@ -298,10 +304,10 @@ class Label(_message.Message):
     detection_difficulty_level: Label.DifficultyLevel
     tracking_difficulty_level: Label.DifficultyLevel
     num_lidar_points_in_box: int
-    most_visible_camera_name: CameraName.Name
+    most_visible_camera_name: str
     camera_synced_box: Label.Box
     num_top_lidar_points_in_box: int
-    def __init__(self, box: _Optional[_Union[Label.Box, _Mapping]] = ..., metadata: _Optional[_Union[Label.Metadata, _Mapping]] = ..., type: _Optional[_Union[Label.Type, str]] = ..., id: _Optional[str] = ..., detection_difficulty_level: _Optional[_Union[Label.DifficultyLevel, str]] = ..., tracking_difficulty_level: _Optional[_Union[Label.DifficultyLevel, str]] = ..., num_lidar_points_in_box: _Optional[int] = ..., most_visible_camera_name: _Optional[_Union[CameraName.Name, str]] = ..., camera_synced_box: _Optional[_Union[Label.Box, _Mapping]] = ..., num_top_lidar_points_in_box: _Optional[int] = ...) -> None: ...
+    def __init__(self, box: _Optional[_Union[Label.Box, _Mapping]] = ..., metadata: _Optional[_Union[Label.Metadata, _Mapping]] = ..., type: _Optional[_Union[Label.Type, str]] = ..., id: _Optional[str] = ..., detection_difficulty_level: _Optional[_Union[Label.DifficultyLevel, str]] = ..., tracking_difficulty_level: _Optional[_Union[Label.DifficultyLevel, str]] = ..., num_lidar_points_in_box: _Optional[int] = ..., most_visible_camera_name: _Optional[str] = ..., camera_synced_box: _Optional[_Union[Label.Box, _Mapping]] = ..., num_top_lidar_points_in_box: _Optional[int] = ...) -> None: ...
 
 class Frame(_message.Message):
     __slots__ = ("context", "timestamp_micros", "pose", "images", "lasers", "laser_labels", "no_label_zones", "camera_labels", "projected_lidar_labels")
