@@ -228,7 +228,7 @@ def scan_laser(
         r = t.copy()
         if config.range_noise > 0:
             r = r + rng.normal(0.0, config.range_noise, t.shape)
-            ok &= r >= config.min_range
+            ok &= (r >= config.min_range) & (r <= max_range)  # the limits hold for what is stored
         r32 = np.where(ok, r, -1.0).astype(np.float32)
         intensity = np.where(ok, energy * refl * lambert, 0.0).astype(np.float32)
         return r32, intensity, ok, inst, cos_inc

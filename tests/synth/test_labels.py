@@ -43,6 +43,15 @@ def test_project_box_in_front_and_behind():
     assert lab.project_box(cal, straddling.corners()[0]) is None
     proj = lab.projected_boxes(ahead, {"FRONT": cal})
     assert proj["FRONT"].ids.tolist() == ["b0_FRONT"]
+    # larger than the view, every corner in front but outside the image: the whole image
+    wall = _boxes([[8.0, 0.0, 1.0]], [[1.0, 40.0, 30.0]], [0.0])
+    uv, depth, _ = cal.project(wall.corners()[0])
+    assert (depth > 0).all() and not (
+        (uv[:, 0] >= 0) & (uv[:, 0] < cal.width) & (uv[:, 1] >= 0) & (uv[:, 1] < cal.height)
+    ).any()
+    np.testing.assert_allclose(
+        lab.project_box(cal, wall.corners()[0]), [0, 0, cal.width, cal.height]
+    )
 
 
 def test_camera_boxes_are_tight_and_filtered():
