@@ -511,6 +511,18 @@ class Frame:
             {n: loader(n) for n in self.image_bytes}, what=f"{self.source}: camera image"
         )
 
+    def object_counts(self) -> tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]]:
+        """Objects per ``Label.Type``, as the files' stats carry them: ``(laser, camera)``,
+        each ``(types, counts)`` in ascending type order (3D labels; camera labels of all
+        cameras)."""
+
+        def counts(types: np.ndarray) -> tuple[list[int], list[int]]:
+            u, c = np.unique(np.asarray(types, np.int64), return_counts=True)
+            return u.tolist(), c.tolist()
+
+        cam = [b.type for b in self.camera_boxes.values()]
+        return counts(self.boxes.type), counts(np.concatenate(cam or [np.zeros(0)]))
+
     @property
     def laser_names(self) -> list[str]:
         """Lasers with range images in this frame, in enum order."""

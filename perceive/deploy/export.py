@@ -352,8 +352,7 @@ def export_onnx(
         raise RuntimeError(f"the exporter wrote opset {opset_used}, not the requested {opset}")
     from perceive.deploy.integrity import DIGEST_KEY, stamp_graph_digest
 
-    data = stamp_graph_digest(proto)
-    meta[DIGEST_KEY] = next(p.value for p in proto.metadata_props if p.key == DIGEST_KEY)
+    data, meta[DIGEST_KEY] = stamp_graph_digest(proto)
     atomic_write_bytes(out_path, data)
     side = out_path.with_suffix(".json")
     if sidecar:

@@ -81,8 +81,8 @@ def graph_digest(data: bytes) -> str:
     return h.hexdigest()
 
 
-def stamp_graph_digest(model: onnx.ModelProto) -> bytes:
-    """Record the graph's digest in ``model``'s metadata and return the serialized model.
+def stamp_graph_digest(model: onnx.ModelProto) -> tuple[bytes, str]:
+    """Record the graph's digest in ``model``'s metadata: ``(serialized model, digest)``.
 
     Write exactly the returned bytes: they are the ones the digest was checked against.
     """
@@ -97,7 +97,7 @@ def stamp_graph_digest(model: onnx.ModelProto) -> bytes:
     out = model.SerializeToString()
     if graph_digest(out) != digest:  # the graph's bytes must not move with the metadata
         raise RuntimeError("the graph serialised differently twice; cannot stamp its digest")
-    return out
+    return out, digest
 
 
 def check_graph_digest(data: bytes, recorded: str | None, path: str) -> None:
@@ -145,8 +145,7 @@ def stamp_model_file(path: str | Path) -> str:
         model = onnx.load_from_string(path.read_bytes())
     except Exception as e:  # protobuf decode errors have several types
         raise DataError(f"not an ONNX model: {e}", path=path) from None
-    data = stamp_graph_digest(model)
-    digest = graph_digest(data)
+    data, digest = stamp_graph_digest(model)
     side = path.with_suffix(".json")
     meta = None
     if side.is_file():

@@ -208,7 +208,7 @@ def _save(model: onnx.ModelProto, dst: str | Path, src: str | Path) -> Path:
     onnx.checker.check_model(model)  # before writing: a broken variant never lands on disk
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(dst, stamp_graph_digest(model))  # its own graph's digest
+    atomic_write_bytes(dst, stamp_graph_digest(model)[0])  # its own graph's digest
     meta = decode_metadata({p.key: p.value for p in model.metadata_props})
     atomic_write_text(dst.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return dst
@@ -445,7 +445,7 @@ def make_variant(
         calibration_frames: frames for INT8 calibration (default: 8 generated frames).
         calibration_source: a name for those frames that changes when they change (the
             benchmark gives a digest of their records); None: ``"frames:<ids>"`` from
-            the frames' segments and timestamps.
+            the frames' segments and timestamps, or ``"generated:8"`` for the default.
         reuse: keep an existing variant made from this very model (its recorded SHA-256
             of the model file matches) and, for INT8, from the same calibration source;
             otherwise, or with False, make it again.
@@ -456,12 +456,13 @@ def make_variant(
     if precision == "fp32":
         return model
     dst = variant_path(model, precision, out_dir)
-    frames: Sequence[Frame] | None = None
     source = ""
     if precision == "int8":
-        frames = calibration_frames if calibration_frames is not None else generated_frames(8)
-        source = calibration_source or "frames:" + ",".join(
-            f"{f.context.segment}@{f.timestamp_us}" for f in frames
+        source = calibration_source or (
+            "generated:8"  # generated_frames(8) is the same every time: made only when used
+            if calibration_frames is None
+            else "frames:"
+            + ",".join(f"{f.context.segment}@{f.timestamp_us}" for f in calibration_frames)
         )
     if (
         reuse
@@ -476,7 +477,7 @@ def make_variant(
     from perceive.deploy.runner import Detector
 
     det = Detector(model, device="cpu")
-    assert frames is not None
+    frames = calibration_frames if calibration_frames is not None else generated_frames(8)
     inputs = [det.prepare(*det.inputs_from_frame(f)) for f in frames]
     return quantize_int8(model, dst, inputs, calibration_source=source)
 

@@ -36,8 +36,11 @@ _TYPE_VALUES = range(5)
 _DIFFICULTY_VALUES = range(3)
 
 
-def _check_frame(fr: FrameDetections, index: int) -> None:
-    """Refuse what the format cannot hold, or what the metrics would refuse on reading."""
+def _check_frame(fr: FrameDetections, index: int, rows: np.ndarray) -> None:
+    """Refuse what the format cannot hold, or what the metrics would refuse on reading.
+
+    ``rows``: the frame's (N, 7) box values, as written.
+    """
     b = fr.boxes
 
     def bad(why: str) -> DataError:
@@ -50,7 +53,6 @@ def _check_frame(fr: FrameDetections, index: int) -> None:
         raise bad(f"camera_name {fr.camera_name} is not a Waymo camera (0 to 8)")
     if len(b) == 0:
         return
-    rows = np.concatenate([b.center, b.size, b.heading[:, None]], axis=1)
     for what, ok in (
         ("a non-finite box value", np.isfinite(rows).all(axis=1)),
         ("a non-finite score", np.isfinite(fr.scores)),
@@ -72,12 +74,13 @@ def objects_to_proto(frames: Iterable[FrameDetections]) -> pb.Objects:
     """
     msg = pb.Objects()
     for index, fr in enumerate(frames):
-        _check_frame(fr, index)
         b = fr.boxes
+        values = np.concatenate([b.center, b.size, b.heading[:, None]], axis=1)
+        _check_frame(fr, index, values)
         n = len(b)
         if n == 0:
             continue
-        rows = np.concatenate([b.center, b.size, b.heading[:, None]], axis=1).tolist()
+        rows = values.tolist()
         types = b.type.tolist()
         ids = b.ids.tolist()
         diff = b.difficulty.tolist()

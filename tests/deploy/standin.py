@@ -154,8 +154,8 @@ def export_standin(
     del proto.metadata_props[:]
     for k, v in meta.items():
         proto.metadata_props.add(key=k, value=v)
-    path.write_bytes(stamp_graph_digest(proto))  # as the exporter writes models
-    meta[DIGEST_KEY] = next(p.value for p in proto.metadata_props if p.key == DIGEST_KEY)
+    data, meta[DIGEST_KEY] = stamp_graph_digest(proto)  # as the exporter writes models
+    path.write_bytes(data)
     path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
     return path
 

@@ -59,14 +59,14 @@ def frame_to_proto(frame: Frame) -> pb.Frame:
     ctx.stats.location = frame.context.location
     ctx.stats.weather = frame.context.weather
     # object counts by type, as the dataset's files carry them (the v2 stats component too)
-    cam_types = [b.type for b in frame.camera_boxes.values()]
-    for counts, types in (
-        (ctx.stats.laser_object_counts, np.asarray(frame.boxes.type)),
-        (ctx.stats.camera_object_counts, np.concatenate(cam_types or [np.zeros(0)])),
+    for field, (types, counts) in zip(
+        (ctx.stats.laser_object_counts, ctx.stats.camera_object_counts),
+        frame.object_counts(),
+        strict=True,
     ):
-        for t, n in zip(*np.unique(types.astype(np.int64), return_counts=True), strict=True):
-            oc = counts.add()
-            oc.type, oc.count = int(t), int(n)
+        for t, n in zip(types, counts, strict=True):
+            oc = field.add()
+            oc.type, oc.count = t, n
     for name, cal in frame.cameras.items():
         c = ctx.camera_calibrations.add()
         c.name = camera_id(name)

@@ -951,11 +951,6 @@ def _shape(m: np.ndarray | None) -> list[int] | None:
     return None if m is None else [int(s) for s in m.shape]
 
 
-def _counts(types: np.ndarray) -> tuple[list[int], list[int]]:
-    u, c = np.unique(np.asarray(types, np.int64), return_counts=True)
-    return u.tolist(), c.tolist()
-
-
 def _same_calibration(a: Frame, b: Frame) -> bool:
     return (
         set(a.cameras) == set(b.cameras)
@@ -972,17 +967,15 @@ def _frame_rows(frame: Frame, segment: str) -> dict[str, list[dict[str, Any]]]:
     rows: dict[str, list[dict[str, Any]]] = {c: [] for c in V2_COMPONENTS}
     pose = np.asarray(frame.pose, np.float64).reshape(16)
     rows["vehicle_pose"].append({**base, f"{_VP}.world_from_vehicle.transform": pose})
-    cam_counts = _counts(
-        np.concatenate([b.type for b in frame.camera_boxes.values()] or [np.zeros(0)])
-    )
+    laser_counts, cam_counts = frame.object_counts()
     rows["stats"].append(
         {
             **base,
             f"{_ST}.time_of_day": frame.context.time_of_day,
             f"{_ST}.location": frame.context.location,
             f"{_ST}.weather": frame.context.weather,
-            f"{_ST}.lidar_object_counts.types": _counts(frame.boxes.type)[0],
-            f"{_ST}.lidar_object_counts.counts": _counts(frame.boxes.type)[1],
+            f"{_ST}.lidar_object_counts.types": laser_counts[0],
+            f"{_ST}.lidar_object_counts.counts": laser_counts[1],
             f"{_ST}.camera_object_counts.types": cam_counts[0],
             f"{_ST}.camera_object_counts.counts": cam_counts[1],
         }
